@@ -1,0 +1,45 @@
+# Two commands on a fresh machine with only Python 3.11: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test lint bench demo run clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	touch $(STAMP)
+
+## install: create .venv and install the package with its dev extra
+install: $(STAMP)
+
+## test: ruff, then the whole pytest suite
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+## bench: install the comparison peers (bench only, never at run time) and print figures
+bench: install
+	$(BIN)/python -m pip install --quiet numba pandas QuantLib
+	$(BIN)/python -m pip install --quiet --no-deps py_lets_be_rational==1.0.0 py_vollib==1.0.1 py_vollib_vectorized==0.1.1
+	@set -e; for b in benchmarks/*.py; do \
+		case $$b in */_*) continue;; esac; \
+		echo "== $$b"; $(BIN)/python $$b; echo; \
+	done
+
+## demo: the main job offline on the embedded defaults
+demo: install
+	$(BIN)/python -m bot db upgrade
+	$(BIN)/python -m bot parse data/samples/aplus/*.txt
+
+## run: start the Discord bot (needs DISCORD_TOKEN)
+run: install
+	$(BIN)/python -m bot run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

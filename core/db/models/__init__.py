@@ -1,0 +1,26 @@
+"""Every ORM model, imported so that ``Base.metadata`` knows all tables."""
+
+from core.db.models import setups, sim  # noqa: F401
+from core.db.models.setups import (
+    BiasRow,
+    MessageRevision,
+    ParseStatus,
+    SetupMessage,
+    SignalRow,
+    SignalStatus,
+    SignalTransition,
+    TargetRow,
+    TickerSetupRow,
+)
+
+__all__ = [
+    "BiasRow",
+    "MessageRevision",
+    "ParseStatus",
+    "SetupMessage",
+    "SignalRow",
+    "SignalStatus",
+    "SignalTransition",
+    "TargetRow",
+    "TickerSetupRow",
+]

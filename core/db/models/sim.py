@@ -1,0 +1,1 @@
+"""Tables of the simulated exchange (owned by the brokers work)."""

@@ -1,0 +1,58 @@
+"""The ``python -m bot`` entry point: db and config subcommands, and the error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "DISCORD_"))}
+    full_env["PYTHONPATH"] = str(REPO)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_db_upgrade_creates_the_database_and_reports_the_revision(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'bot.db'}"
+    first = run_bot("db", "upgrade", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert first.returncode == 0, first.stderr
+    assert "is at revision" in first.stdout
+    assert (tmp_path / "sub" / "bot.db").exists()
+    again = run_bot("db", "current", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert again.returncode == 0
+    assert "up to date" in again.stdout
+
+
+def test_config_masks_secrets(tmp_path: Path) -> None:
+    out = run_bot("config", "--json", cwd=tmp_path,
+                  env={"DISCORD_TOKEN": "tok-abc-123", "ALPACA_SECRET_KEY": "sekrit-value"})
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["discord_token"] == "********"
+    assert "tok-abc-123" not in out.stdout and "sekrit-value" not in out.stdout
+    assert shown["effective_broker"] == "sim"
+
+
+def test_a_bad_setting_stops_with_one_line_and_status_2(tmp_path: Path) -> None:
+    out = run_bot("db", "upgrade", cwd=tmp_path, env={"ALPACA_RATE_LIMIT_PER_MINUTE": "-5"})
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "ALPACA_RATE_LIMIT_PER_MINUTE" in lines[0]
+    assert "Traceback" not in out.stderr
+
+
+def test_a_bad_setting_in_dotenv_is_reported_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BROKER=interactive-brokers\n")
+    out = run_bot("config", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "BROKER" in out.stderr
