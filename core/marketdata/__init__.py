@@ -1,0 +1,1 @@
+"""Market data: quotes, trades, bars, option chains and a live price stream."""

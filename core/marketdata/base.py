@@ -1,0 +1,76 @@
+"""The one market-data interface (simulated or Alpaca)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+
+from core.marketdata.models import Bar, ChainFilter, OptionSnapshot, PriceEvent, Quote, Trade
+
+
+class PriceStream(ABC):
+    """Live prices for a changing set of symbols.
+
+    Iterate it with ``async for event in stream``; change the set at any time with
+    :meth:`subscribe` / :meth:`unsubscribe`. Close it with :meth:`close`.
+    """
+
+    @abstractmethod
+    async def subscribe(self, symbols: Iterable[str]) -> None:
+        """Add symbols to the stream."""
+
+    @abstractmethod
+    async def unsubscribe(self, symbols: Iterable[str]) -> None:
+        """Remove symbols from the stream."""
+
+    @property
+    @abstractmethod
+    def symbols(self) -> frozenset[str]:
+        """Return the symbols currently streamed."""
+
+    @abstractmethod
+    def __aiter__(self) -> AsyncIterator[PriceEvent]:
+        """Iterate the price events."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop streaming; iteration ends."""
+
+
+class MarketData(ABC):
+    """Quotes, trades, bars, option chains and live prices."""
+
+    async def start(self) -> None:  # noqa: B027 - optional override
+        """Open connections."""
+
+    async def close(self) -> None:  # noqa: B027 - optional override
+        """Release connections."""
+
+    @abstractmethod
+    async def latest_quote(self, symbol: str) -> Quote:
+        """Return the latest stock quote; raise ``UnknownSymbol`` for an unknown symbol."""
+
+    @abstractmethod
+    async def latest_trade(self, symbol: str) -> Trade:
+        """Return the latest stock trade."""
+
+    @abstractmethod
+    async def bars(
+        self, symbol: str, start: datetime, end: datetime, timeframe_minutes: int = 1
+    ) -> list[Bar]:
+        """Return bars starting in ``[start, end)``, oldest first (1-minute and coarser)."""
+
+    @abstractmethod
+    async def option_chain(
+        self, underlying: str, chain_filter: ChainFilter | None = None
+    ) -> list[OptionSnapshot]:
+        """Return the chain snapshot of ``underlying`` filtered by expiry and strike."""
+
+    @abstractmethod
+    async def option_quote(self, symbol: str) -> OptionSnapshot:
+        """Return the snapshot of one contract; raise ``UnknownSymbol`` if it is not listed."""
+
+    @abstractmethod
+    def price_stream(self, symbols: Iterable[str] = (), *, bars: bool = False) -> PriceStream:
+        """Open a live stream of trades (or completed 1-minute bars with ``bars=True``)."""

@@ -1,0 +1,555 @@
+"""The simulated market: replayed CSV bars or seeded synthetic paths, and priced option chains.
+
+Prices for a symbol and New York trading day come from ``<bars_dir>/<SYMBOL>/<date>.csv`` when
+that file exists (see :mod:`core.marketdata.bars_csv`), otherwise from a synthetic intraday path
+seeded by ``(seed, symbol, date)``, so the same settings always give the same market. Within a
+minute the price moves linearly from the bar's open to its close. Nothing after the clock's
+``now`` is ever visible.
+
+Option chains are priced from the underlying with Black–Scholes–Merton on a volatility smile
+(:mod:`core.marketdata.sim_pricing`); spreads widen and displayed sizes shrink for far strikes
+and short expiries; open interest and volume peak at the money, on round strikes and on
+monthly expiries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import zlib
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from core.brokers.errors import UnknownSymbol
+from core.brokers.ticks import PENNY_ALL_PRICES, option_tick
+from core.calendar import MarketCalendar
+from core.clock import Clock
+from core.marketdata.bars_csv import DayBars, bars_path, read_bars_csv
+from core.marketdata.base import MarketData, PriceStream
+from core.marketdata.models import (
+    Bar,
+    ChainFilter,
+    Greeks,
+    OptionContract,
+    OptionRight,
+    OptionSnapshot,
+    PriceEvent,
+    PriceEventKind,
+    Quote,
+    Trade,
+    normalise_symbol,
+)
+from core.marketdata.sim_pricing import price_contracts, smile_vol
+
+log = logging.getLogger(__name__)
+
+#: Symbols the simulated market knows without CSV data: anchor price, annual volatility,
+#: typical daily share volume. Add more with :meth:`SimMarketData.add_symbol`.
+DEFAULT_UNIVERSE: dict[str, tuple[float, float, int]] = {
+    "SPY": (600.0, 0.15, 60_000_000), "QQQ": (530.0, 0.19, 35_000_000),
+    "IWM": (210.0, 0.22, 30_000_000), "DIA": (425.0, 0.14, 3_000_000),
+    "AAPL": (200.0, 0.27, 50_000_000), "MSFT": (470.0, 0.24, 20_000_000),
+    "NVDA": (143.0, 0.45, 200_000_000), "TSLA": (330.0, 0.60, 110_000_000),
+    "AMZN": (215.0, 0.32, 40_000_000), "META": (690.0, 0.36, 12_000_000),
+    "GOOGL": (178.0, 0.30, 30_000_000), "AMD": (120.0, 0.50, 45_000_000),
+    "NFLX": (1200.0, 0.35, 3_500_000), "PLTR": (135.0, 0.70, 80_000_000),
+    "COIN": (250.0, 0.75, 10_000_000), "SMCI": (42.0, 0.85, 30_000_000),
+    "MSTR": (390.0, 0.85, 12_000_000), "AVGO": (250.0, 0.40, 25_000_000),
+    "SAIL": (22.0, 0.65, 5_000_000), "HOOD": (75.0, 0.70, 40_000_000),
+}
+YEAR_SECONDS = 365.0 * 86_400
+RATE = 0.043
+
+
+def _unit(key: str) -> float:
+    """Return a deterministic pseudo-random number in [0, 1) for ``key``."""
+    return zlib.crc32(key.encode()) / 4_294_967_296.0
+
+
+def _seed(*parts: object) -> int:
+    return zlib.crc32(":".join(str(p) for p in parts).encode())
+
+
+def _ushape(n: int) -> np.ndarray:
+    x = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+    return 0.7 + 0.9 * x**2
+
+
+def strike_step(underlying: str, spot: float) -> float:
+    """Return the listed strike spacing near the money."""
+    if underlying in PENNY_ALL_PRICES:
+        return 1.0
+    if spot < 25:
+        return 0.5
+    if spot < 150:
+        return 1.0
+    if spot < 500:
+        return 2.5
+    return 5.0
+
+
+def _third_friday(year: int, month: int) -> date:
+    d = date(year, month, 15)
+    return d + timedelta(days=(4 - d.weekday()) % 7)
+
+
+def _ceil_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
+    return np.round(np.ceil(np.round(x / tick, 6)) * tick, 2)
+
+
+def _floor_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
+    return np.round(np.floor(np.round(x / tick, 6)) * tick, 2)
+
+
+class SimMarketData(MarketData):
+    """Simulated market data at the injected clock's ``now``."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        bars_dir: Path | None = None,
+        seed: int = 42,
+        calendar: MarketCalendar | None = None,
+        universe: Mapping[str, tuple[float, float, int]] | None = None,
+        rate: float = RATE,
+        cache_days: int = 4096,
+    ) -> None:
+        self.clock = clock
+        self.bars_dir = bars_dir
+        self.seed = seed
+        self.calendar = calendar or MarketCalendar()
+        self.rate = rate
+        self._universe: dict[str, tuple[float, float, int]] = dict(universe or DEFAULT_UNIVERSE)
+        self._cache: OrderedDict[tuple[str, date], DayBars] = OrderedDict()
+        self._cache_days = cache_days
+        if bars_dir is not None and bars_dir.is_dir():
+            for sub in bars_dir.iterdir():
+                if sub.is_dir() and any(sub.glob("*.csv")) and sub.name.upper() not in self._universe:
+                    self._universe[sub.name.upper()] = self._anchor_from_csv(sub)
+
+    # ---- universe --------------------------------------------------------------------
+    @staticmethod
+    def _anchor_from_csv(folder: Path) -> tuple[float, float, int]:
+        first = sorted(folder.glob("*.csv"))[-1]
+        bars = read_bars_csv(first)
+        return (bars.close[-1] if len(bars) else 100.0, 0.35, max(1, sum(bars.volume)))
+
+    def add_symbol(self, symbol: str, price: float, vol: float = 0.35, daily_volume: int = 5_000_000) -> None:
+        """Make ``symbol`` tradable with a synthetic path around ``price``."""
+        self._universe[normalise_symbol(symbol)] = (price, vol, daily_volume)
+
+    def knows(self, symbol: str) -> bool:
+        """Tell whether ``symbol`` is a stock the simulated market lists."""
+        return symbol.upper() in self._universe
+
+    def _check(self, symbol: str) -> str:
+        try:
+            s = normalise_symbol(symbol)
+        except ValueError:
+            raise UnknownSymbol(f"unknown symbol {symbol!r}") from None
+        if s not in self._universe:
+            raise UnknownSymbol(f"unknown symbol {s}")
+        return s
+
+    # ---- day bars --------------------------------------------------------------------
+    def day_bars(self, symbol: str, day: date) -> DayBars:
+        """Return the 1-minute bars of ``symbol`` on session ``day`` (CSV, else synthetic)."""
+        key = (symbol, day)
+        bars = self._cache.get(key)
+        if bars is not None:
+            self._cache.move_to_end(key)
+            return bars
+        path = bars_path(self.bars_dir, symbol, day) if self.bars_dir is not None else None
+        bars = read_bars_csv(path) if path is not None and path.is_file() else self._synthetic(symbol, day)
+        self._cache[key] = bars
+        if len(self._cache) > self._cache_days:
+            self._cache.popitem(last=False)
+        return bars
+
+    def _synthetic(self, symbol: str, day: date) -> DayBars:
+        anchor, vol, daily_volume = self._universe[symbol]
+        rng = np.random.default_rng(_seed(self.seed, symbol, day))
+        open_ = self.calendar.session_open(day)
+        n = int((self.calendar.session_close(day) - open_).total_seconds() // 60)
+        start = anchor * math.exp(rng.normal(0.0, vol / math.sqrt(252.0)))
+        shape = _ushape(n)
+        sig = vol / math.sqrt(252.0 * 390.0) * shape / shape.mean()
+        rets = rng.normal(0.0, 1.0, n) * sig
+        close = start * np.exp(np.cumsum(rets))
+        opens = np.empty(n)
+        opens[0] = start
+        opens[1:] = close[:-1]
+        wick = np.abs(rng.normal(0.0, 0.6, (2, n))) * sig
+        high = np.maximum(opens, close) * (1.0 + wick[0])
+        low = np.minimum(opens, close) * (1.0 - wick[1])
+        vols = daily_volume / n * shape / shape.mean() * rng.lognormal(0.0, 0.35, n)
+        tick = 0.01
+        o = np.round(opens / tick) * tick
+        c = np.round(close / tick) * tick
+        h = np.maximum(np.round(high / tick) * tick, np.maximum(o, c))
+        lo = np.minimum(np.round(low / tick) * tick, np.minimum(o, c))
+        t0 = int(open_.timestamp())
+        return DayBars(
+            epoch=list(range(t0, t0 + 60 * n, 60)),
+            open=np.round(o, 2).tolist(), high=np.round(h, 2).tolist(),
+            low=np.round(lo, 2).tolist(), close=np.round(c, 2).tolist(),
+            volume=np.maximum(1, vols).astype(np.int64).tolist(),
+        )
+
+    # ---- prices at a time (synchronous, used by the matching engine) -------------------
+    def price_at(self, symbol: str, t: datetime) -> float:
+        """Return the last price of ``symbol`` at ``t`` (between bars: linear open→close)."""
+        session = self.calendar.last_session_at(t)
+        bars = self.day_bars(symbol, session)
+        while not len(bars):
+            session = self.calendar.previous_session(session)
+            bars = self.day_bars(symbol, session)
+        ts = t.timestamp()
+        import bisect
+
+        i = bisect.bisect_right(bars.epoch, ts) - 1
+        if i < 0:
+            prev = self.day_bars(symbol, self.calendar.previous_session(session))
+            return prev.close[-1] if len(prev) else bars.open[0]
+        frac = (ts - bars.epoch[i]) / 60.0
+        if frac >= 1.0:
+            return bars.close[i]
+        return round(bars.open[i] + (bars.close[i] - bars.open[i]) * frac, 2)
+
+    def quote_at(self, symbol: str, t: datetime) -> Quote:
+        """Return the simulated NBBO of a stock at ``t`` (new sizes every minute)."""
+        symbol = self._check(symbol)
+        p = self.price_at(symbol, t)
+        spread = max(0.01, round(p * 0.0001, 2))
+        bid = math.floor((p - spread / 2) * 100 + 1e-9) / 100
+        ask = round(bid + spread, 2)
+        minute = int(t.timestamp()) // 60
+        bs = 100 * (1 + int(_unit(f"{symbol}:b:{minute}") * 8))
+        as_ = 100 * (1 + int(_unit(f"{symbol}:a:{minute}") * 8))
+        return Quote(symbol, bid, ask, bs, as_, t)
+
+    def trade_at(self, symbol: str, t: datetime) -> Trade:
+        """Return the last trade of a stock at ``t``."""
+        symbol = self._check(symbol)
+        minute = int(t.timestamp()) // 60
+        return Trade(symbol, self.price_at(symbol, t), 1 + int(_unit(f"{symbol}:t:{minute}") * 300), t)
+
+    # ---- option chains -----------------------------------------------------------------
+    def expiries(self, underlying: str, as_of: date) -> list[date]:
+        """Return the listed expiries of ``underlying`` from ``as_of`` on (weeklies, monthlies)."""
+        cal = self.calendar
+        out: set[date] = set()
+        end_weekly = as_of + timedelta(days=60)
+        if underlying in PENNY_ALL_PRICES:
+            out.update(cal.sessions_between(as_of, as_of + timedelta(days=21)))
+        d = as_of
+        while d <= end_weekly:
+            if d.weekday() == 4:
+                out.add(d if cal.is_session(d) else cal.previous_session(d))
+            d += timedelta(days=1)
+        for k in range(13):
+            y, m = divmod(as_of.month - 1 + k, 12)
+            tf = _third_friday(as_of.year + y, m + 1)
+            out.add(tf if cal.is_session(tf) else cal.previous_session(tf))
+        return sorted(x for x in out if x >= as_of and cal.is_session(x))
+
+    def _listed_strikes(self, underlying: str, spot: float) -> np.ndarray:
+        step = strike_step(underlying, spot)
+        lo = math.floor(spot * 0.7 / step) * step
+        hi = math.ceil(spot * 1.3 / step) * step
+        return np.round(np.arange(lo, hi + step / 2, step), 2)
+
+    def chain_at(
+        self, underlying: str, t: datetime, chain_filter: ChainFilter | None = None
+    ) -> list[OptionSnapshot]:
+        """Return the priced chain of ``underlying`` at ``t``."""
+        underlying = self._check(underlying)
+        f = chain_filter or ChainFilter()
+        today = self.calendar.trading_date(t)
+        spot = self.price_at(underlying, t)
+        strikes_all = self._listed_strikes(underlying, spot)
+        keep = np.ones(len(strikes_all), bool)
+        if f.strike_min is not None:
+            keep &= strikes_all >= f.strike_min - 1e-9
+        if f.strike_max is not None:
+            keep &= strikes_all <= f.strike_max + 1e-9
+        strikes_sel = strikes_all[keep]
+        contracts: list[OptionContract] = []
+        for exp in self.expiries(underlying, today):
+            if (f.expiry_from and exp < f.expiry_from) or (f.expiry_to and exp > f.expiry_to):
+                continue
+            if self.calendar.session_close(exp) <= t:
+                continue
+            for right in (OptionRight.CALL, OptionRight.PUT):
+                if f.right is not None and right is not f.right:
+                    continue
+                contracts.extend(OptionContract(underlying, exp, right, float(k)) for k in strikes_sel)
+        return self._price(underlying, spot, t, contracts)
+
+    def is_listed(self, contract: OptionContract, t: datetime) -> bool:
+        """Tell whether ``contract`` trades at ``t`` (listed expiry, strike on the grid)."""
+        if contract.underlying not in self._universe:
+            return False
+        today = self.calendar.trading_date(t)
+        if contract.expiry not in self.expiries(contract.underlying, today):
+            return False
+        if self.calendar.session_close(contract.expiry) <= t:
+            return False
+        spot = self.price_at(contract.underlying, t)
+        k = contract.strike
+        return abs(k * 2 - round(k * 2)) < 1e-9 and 0.5 * spot <= k <= 1.5 * spot
+
+    def option_quote_at(self, symbol: str, t: datetime) -> OptionSnapshot:
+        """Return the snapshot of one contract at ``t``; raise ``UnknownSymbol`` if unlisted."""
+        try:
+            contract = OptionContract.parse(symbol)
+        except ValueError:
+            raise UnknownSymbol(f"not an option contract: {symbol!r}") from None
+        if not self.is_listed(contract, t):
+            raise UnknownSymbol(f"no such contract listed: {contract.symbol}")
+        spot = self.price_at(contract.underlying, t)
+        return self._price(contract.underlying, spot, t, [contract])[0]
+
+    def settlement_price(self, underlying: str, day: date) -> float:
+        """Return the closing price of ``underlying`` on session ``day`` (used at expiry)."""
+        bars = self.day_bars(underlying, day)
+        return bars.close[-1]
+
+    def _price(
+        self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
+    ) -> list[OptionSnapshot]:
+        if not contracts:
+            return []
+        _, base_vol, _ = self._universe[underlying]
+        today = self.calendar.trading_date(t)
+        exp_close = {c.expiry: self.calendar.session_close(c.expiry) for c in contracts}
+        k = np.array([c.strike for c in contracts])
+        tt = np.array([max((exp_close[c.expiry] - t).total_seconds(), 60.0) / YEAR_SECONDS for c in contracts])
+        is_call = np.array([c.right is OptionRight.CALL for c in contracts])
+        days = np.array([(c.expiry - today).days for c in contracts], dtype=float)
+        iv = smile_vol(base_vol, spot, k, tt)
+        price, delta, gamma, theta, vega, rho = price_contracts(spot, k, tt, self.rate, 0.0, iv, is_call)
+        # spreads: wider for far strikes (in standard deviations) and short expiries
+        z = np.abs(np.log(k / spot)) / (iv * np.sqrt(tt))
+        width = price * (0.012 + 0.02 * np.minimum(z, 4.0) + 0.03 / (1.0 + days)) + 0.01
+        ticks = np.array([float(option_tick(underlying, _dec(p))) for p in price])
+        bid = np.maximum(_floor_tick(price - width / 2, ticks), 0.0)
+        ask = np.maximum(_ceil_tick(price + width / 2, ticks), bid + ticks)
+        ask = np.round(ask, 2)
+        minute = int(t.timestamp()) // 60
+        monthly = np.array([c.expiry == _third_friday(c.expiry.year, c.expiry.month)
+                            or c.expiry + timedelta(days=1) == _third_friday(c.expiry.year, c.expiry.month)
+                            for c in contracts])
+        round_strike = np.isclose(np.mod(k, 5.0), 0.0) | np.isclose(np.mod(k, 5.0), 5.0)
+        _, _, daily_volume = self._universe[underlying]
+        oi_base = daily_volume / 2000.0
+        out: list[OptionSnapshot] = []
+        open_t = self.calendar.session_open(today) if self.calendar.is_session(today) else t
+        day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
+        for i, c in enumerate(contracts):
+            sym = c.symbol
+            u_oi = _unit(f"{sym}:oi:{today}")
+            oi = int(oi_base * math.exp(-0.5 * z[i] ** 2) * (2.5 if monthly[i] else 1.0)
+                     * (1.8 if round_strike[i] else 1.0) * (0.4 + 1.2 * u_oi) * min(1.0, (days[i] + 2) / 10))
+            vol_ = int(oi * (0.04 + 0.8 * math.exp(-days[i] / 2.0)) * day_frac * (0.5 + _unit(f"{sym}:v:{minute}")))
+            size = max(1, int(300 * math.exp(-0.8 * z[i]) * (0.3 + _unit(f"{sym}:s:{minute}"))))
+            bsz = max(1, int(size * (0.5 + _unit(f"{sym}:bs:{minute}"))))
+            last = round(float(np.clip(price[i], bid[i], ask[i])) / ticks[i]) * ticks[i]
+            out.append(OptionSnapshot(
+                symbol=sym, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
+                bid=round(float(bid[i]), 2), ask=round(float(ask[i]), 2), bid_size=bsz, ask_size=size,
+                last=round(float(max(last, ticks[i])), 2), volume=vol_, open_interest=oi, iv=round(float(iv[i]), 4),
+                greeks=Greeks(float(delta[i]), float(gamma[i]), float(theta[i]), float(vega[i]), float(rho[i])),
+                timestamp=t,
+            ))
+        return out
+
+    # ---- the MarketData interface --------------------------------------------------------
+    async def latest_quote(self, symbol: str) -> Quote:
+        """Return the current stock quote."""
+        return self.quote_at(symbol, self.clock.now())
+
+    async def latest_trade(self, symbol: str) -> Trade:
+        """Return the current last trade."""
+        return self.trade_at(symbol, self.clock.now())
+
+    async def bars(
+        self, symbol: str, start: datetime, end: datetime, timeframe_minutes: int = 1
+    ) -> list[Bar]:
+        """Return completed bars starting in ``[start, end)`` (never past the clock)."""
+        symbol = self._check(symbol)
+        if timeframe_minutes < 1:
+            raise ValueError("timeframe must be at least one minute")
+        now_ts = self.clock.now().timestamp()
+        s_ts, e_ts = start.timestamp(), end.timestamp()
+        tf = 60 * timeframe_minutes
+        out: list[Bar] = []
+        for day in self.calendar.sessions_between(self.calendar.trading_date(start), self.calendar.trading_date(end)):
+            b = self.day_bars(symbol, day)
+            t_open = int(self.calendar.session_open(day).timestamp())
+            group: list[int] = []
+            cur_bucket = None
+            for i, ts in enumerate(b.epoch):
+                if ts < s_ts or ts >= e_ts or ts + 60 > now_ts:
+                    continue
+                bucket = (ts - t_open) // tf
+                if cur_bucket is not None and bucket != cur_bucket:
+                    out.append(self._agg(symbol, b, group, t_open + cur_bucket * tf))
+                    group = []
+                cur_bucket = bucket
+                group.append(i)
+            if group and cur_bucket is not None:
+                out.append(self._agg(symbol, b, group, t_open + cur_bucket * tf))
+        return out
+
+    @staticmethod
+    def _agg(symbol: str, b: DayBars, idx: list[int], start: int) -> Bar:
+        return Bar(symbol, datetime.fromtimestamp(start, UTC), b.open[idx[0]],
+                   max(b.high[i] for i in idx), min(b.low[i] for i in idx), b.close[idx[-1]],
+                   sum(b.volume[i] for i in idx))
+
+    async def option_chain(
+        self, underlying: str, chain_filter: ChainFilter | None = None
+    ) -> list[OptionSnapshot]:
+        """Return the chain at the clock's now."""
+        return self.chain_at(underlying, self.clock.now(), chain_filter)
+
+    async def option_quote(self, symbol: str) -> OptionSnapshot:
+        """Return one contract at the clock's now."""
+        return self.option_quote_at(symbol, self.clock.now())
+
+    def price_stream(self, symbols: Iterable[str] = (), *, bars: bool = False) -> SimPriceStream:
+        """Stream prices paced by the clock (every second for trades, every minute for bars)."""
+        return SimPriceStream(self, symbols, bars=bars)
+
+    def replay(
+        self, symbols: Iterable[str], start: datetime, end: datetime, *, clock: object | None = None
+    ) -> SimPriceStream:
+        """Stream completed 1-minute bars from ``start`` to ``end`` as fast as possible.
+
+        If ``clock`` has a ``set`` method (a :class:`~core.clock.FakeClock`), it is moved to
+        each bar's end so everything else sharing the clock sees the replayed time.
+        """
+        return SimPriceStream(self, symbols, bars=True, start=start, end=end, fast_clock=clock, fast=True)
+
+
+def _dec(x: float):
+    from decimal import Decimal
+
+    return Decimal(str(round(float(x), 2)))
+
+
+class SimPriceStream(PriceStream):
+    """Prices from :class:`SimMarketData`, paced by the clock or as fast as possible."""
+
+    def __init__(
+        self,
+        market: SimMarketData,
+        symbols: Iterable[str],
+        *,
+        bars: bool,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        fast: bool = False,
+        fast_clock: object | None = None,
+        trade_interval: timedelta = timedelta(seconds=1),
+    ) -> None:
+        self.market = market
+        self._symbols: set[str] = set()
+        for s in symbols:
+            self._symbols.add(market._check(s))
+        self.bars = bars
+        self.start = start
+        self.end = end
+        self.fast = fast
+        self._fast_clock = fast_clock
+        self._interval = timedelta(minutes=1) if bars else trade_interval
+        self._closed = False
+
+    async def subscribe(self, symbols: Iterable[str]) -> None:
+        """Add symbols (takes effect at the next event time)."""
+        for s in symbols:
+            self._symbols.add(self.market._check(s))
+
+    async def unsubscribe(self, symbols: Iterable[str]) -> None:
+        """Remove symbols."""
+        for s in symbols:
+            self._symbols.discard(s.upper())
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        """Return the symbols streamed."""
+        return frozenset(self._symbols)
+
+    async def close(self) -> None:
+        """End the iteration."""
+        self._closed = True
+
+    def __aiter__(self) -> AsyncIterator[PriceEvent]:
+        return self._fast_bars() if self.fast else self._paced()
+
+    async def _fast_bars(self) -> AsyncIterator[PriceEvent]:
+        m = self.market
+        cal = m.calendar
+        assert self.start is not None and self.end is not None
+        s_ts, e_ts = self.start.timestamp(), self.end.timestamp()
+        set_clock = getattr(self._fast_clock, "set", None)
+        kind = PriceEventKind.BAR
+        for day in cal.sessions_between(cal.trading_date(self.start), cal.trading_date(self.end)):
+            syms = sorted(self._symbols)
+            days = [(s, m.day_bars(s, day)) for s in syms]
+            epochs = sorted({ts for _, b in days for ts in b.epoch})
+            index = [dict(zip(b.epoch, range(len(b.epoch)), strict=True)) for _, b in days]
+            for n, ts in enumerate(epochs):
+                if ts < s_ts or ts + 60 > e_ts:
+                    continue
+                if self._closed:
+                    return
+                when = datetime.fromtimestamp(ts, UTC)
+                end_t = datetime.fromtimestamp(ts + 60, UTC)
+                if set_clock is not None:
+                    set_clock(end_t)
+                for (sym, b), idx in zip(days, index, strict=True):
+                    i = idx.get(ts)
+                    if i is None:
+                        continue
+                    c = b.close[i]
+                    yield PriceEvent(sym, c, end_t, kind, b.volume[i],
+                                     Bar(sym, when, b.open[i], b.high[i], b.low[i], c, b.volume[i]))
+                if n % 512 == 0:
+                    await asyncio.sleep(0)
+
+    async def _paced(self) -> AsyncIterator[PriceEvent]:
+        m = self.market
+        clock = m.clock
+        cal = m.calendar
+        step = self._interval.total_seconds()
+        t = clock.now()
+        nxt = datetime.fromtimestamp((math.floor(t.timestamp() / step) + 1) * step, UTC)
+        while not self._closed:
+            if not cal.is_open(nxt - timedelta(seconds=1)):
+                nxt = cal.next_open(nxt)
+                nxt = nxt + self._interval
+            await clock.sleep_until(nxt)
+            if self._closed:
+                return
+            for sym in sorted(self._symbols):
+                if self.bars:
+                    bar_start = nxt - timedelta(minutes=1)
+                    b = m.day_bars(sym, cal.trading_date(bar_start))
+                    try:
+                        i = b.epoch.index(int(bar_start.timestamp()))
+                    except ValueError:
+                        continue
+                    bar = Bar(sym, bar_start, b.open[i], b.high[i], b.low[i], b.close[i], b.volume[i])
+                    yield PriceEvent(sym, bar.close, nxt, PriceEventKind.BAR, bar.volume, bar)
+                else:
+                    tr = m.trade_at(sym, nxt)
+                    yield PriceEvent(sym, tr.price, nxt, PriceEventKind.TRADE, tr.size)
+            nxt = nxt + self._interval
