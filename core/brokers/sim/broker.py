@@ -1,0 +1,194 @@
+"""The simulated broker: the :class:`~core.brokers.base.Broker` over :class:`SimExchange`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from core.brokers.base import Broker, EventHub, Subscription
+from core.brokers.errors import OrderRejected
+from core.brokers.models import (
+    Account,
+    Order,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    OrderUpdate,
+    Position,
+    TimeInForce,
+)
+from core.brokers.sim.engine import SimExchange
+from core.brokers.sim.store import SimStore
+from core.clock import Clock
+from core.db.session import Database
+from core.marketdata.sim import SimMarketData
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class SimBroker(Broker):
+    """The embedded paper exchange; its state lives in the project database.
+
+    Every call first brings the exchange up to the clock's ``now`` (resting orders matched,
+    day orders expired, options settled), then applies the operation and saves the changes in
+    one transaction before publishing the order events. A background task does the same every
+    ``tick`` of clock time, so fills happen even when nobody asks.
+    """
+
+    name = "sim"
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        market: SimMarketData,
+        *,
+        starting_cash: Decimal = Decimal(100_000),
+        slippage: Decimal = Decimal("0.01"),
+        fee_per_contract: Decimal = Decimal(0),
+        tick: timedelta = timedelta(seconds=1),
+        background: bool = True,
+    ) -> None:
+        self.clock = clock
+        self.market = market
+        self.store = SimStore(db.sessions)
+        self.starting_cash = starting_cash
+        self.slippage = slippage
+        self.fee_per_contract = fee_per_contract
+        self.tick = tick
+        self.background = background
+        self.exchange: SimExchange | None = None
+        self._hub: EventHub[OrderUpdate] = EventHub()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the account from the database and start the matching loop."""
+        now = self.clock.now()
+        cash, until, orders, positions = await self.store.load(self.starting_cash, now)
+        ex = SimExchange(self.market, cash=cash, processed_until=until, slippage=self.slippage,
+                         fee_per_contract=self.fee_per_contract)
+        ex.load(orders, positions)
+        self.exchange = ex
+        log.info("simulated exchange loaded: cash %s, %d open orders, %d positions",
+                 cash, len(ex.open_ids), len(ex.positions))
+        await self.sync()
+        if self.background and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="sim-exchange-matching")
+
+    async def close(self) -> None:
+        """Stop the matching loop and end every order-update subscription."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._hub.close()
+
+    async def _loop(self) -> None:
+        while True:
+            await self.clock.sleep_until(self.clock.now() + self.tick)
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("simulated exchange: matching pass failed")
+
+    def _ex(self) -> SimExchange:
+        if self.exchange is None:
+            raise RuntimeError("SimBroker.start() has not been awaited")
+        return self.exchange
+
+    async def _run(self, op: Callable[[SimExchange, datetime], R]) -> R:
+        async with self._lock:
+            ex = self._ex()
+            now = self.clock.now()
+            ex.process(now)
+            try:
+                result = op(ex, now)
+            finally:
+                await self.store.save(ex.take_changes(), ex.cash, ex.processed_until)
+                for event in ex.take_events():
+                    self._hub.publish(event)
+            return result
+
+    async def sync(self) -> None:
+        """Bring the exchange up to the clock's now (match, expire, settle) and save."""
+        await self._run(lambda ex, now: None)
+
+    # ---- Broker ---------------------------------------------------------------------
+    async def get_account(self) -> Account:
+        """Return cash, equity and buying power."""
+        return await self._run(lambda ex, now: ex.account(now))
+
+    async def submit_order(self, request: OrderRequest) -> Order:
+        """Place an order (idempotent on the client order id)."""
+        return await self._run(lambda ex, now: ex.submit(request, now).snapshot())
+
+    async def get_order(self, order_id: str) -> Order:
+        """Return an order by id."""
+        return await self._run(lambda ex, now: ex.get(order_id).snapshot())
+
+    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        """Return the order placed under ``client_order_id``, or None."""
+        def op(ex: SimExchange, now: datetime) -> Order | None:
+            oid = ex.by_cid.get(client_order_id)
+            return ex.orders[oid].snapshot() if oid else None
+        return await self._run(op)
+
+    async def cancel_order(self, order_id: str) -> None:
+        """Cancel an open order."""
+        await self._run(lambda ex, now: ex.cancel(order_id, now))
+
+    async def replace_order(
+        self,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
+        """Replace an open order; the old one ends ``replaced``."""
+        return await self._run(lambda ex, now: ex.replace(
+            order_id, now, qty=qty, limit_price=limit_price, client_order_id=client_order_id).snapshot())
+
+    async def list_open_orders(self) -> list[Order]:
+        """Return the open orders, oldest first."""
+        return await self._run(lambda ex, now: [ex.orders[i].snapshot() for i in ex.open_ids])
+
+    async def list_positions(self) -> list[Position]:
+        """Return the open positions with their current marks."""
+        return await self._run(lambda ex, now: [ex.position_view(p, now) for p in ex.positions.values()])
+
+    async def close_position(self, symbol: str, *, client_order_id: str | None = None) -> Order:
+        """Flatten ``symbol`` with a market order."""
+        symbol = symbol.upper()
+
+        def op(ex: SimExchange, now: datetime) -> Order:
+            pos = ex.positions.get(symbol)
+            if pos is None:
+                raise OrderRejected(f"no open position in {symbol}")
+            cid = client_order_id or f"close-{symbol}-{int(now.timestamp() * 1000)}"
+            req = OrderRequest(client_order_id=cid, symbol=symbol, qty=abs(pos.qty),
+                               side=pos_side(pos.qty), type=OrderType.MARKET,
+                               time_in_force=TimeInForce.DAY)
+            return ex.submit(req, now).snapshot()
+        return await self._run(op)
+
+    def order_updates(self) -> AsyncIterator[OrderUpdate]:
+        """Subscribe to order events from now on."""
+        return self._hub.subscribe()
+
+    def subscribe(self) -> Subscription[OrderUpdate]:
+        """Return a subscription (same as :meth:`order_updates`, typed)."""
+        return self._hub.subscribe()
+
+
+def pos_side(qty: Decimal) -> OrderSide:
+    """Return the order side that flattens a position of ``qty``."""
+    return OrderSide.SELL if qty > 0 else OrderSide.BUY
