@@ -26,8 +26,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.clock import NEW_YORK, utc
-from core.engine.triggers import BarLike, Direction
+from core.clock import NEW_YORK
+from core.engine.triggers import BarLike, Direction, bar_start
 
 __all__ = ["BiasFlip", "BiasMode", "BiasSpec", "BiasTracker", "BiasVerdict", "Condition"]
 
@@ -180,7 +180,7 @@ class BiasTracker:
         bearish = spec.flip_direction is Direction.BEARISH
         if not (close < spec.flip_price if bearish else close > spec.flip_price):
             return []
-        at = utc(bar.start) + _ONE_MINUTE
+        at = bar_start(bar) + _ONE_MINUTE
         side = "below" if bearish else "above"
         before = spec.direction or "no direction"
         state.flip = BiasFlip(

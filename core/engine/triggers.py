@@ -15,8 +15,9 @@ Rules (all distances are ``max(abs, pct % of the level)``, rounded to the cent; 
 * **rejection** (bearish) -- two phases. *Touch*: price trades at or above
   ``level - rejection tolerance`` (bar high, or a trade from :meth:`TriggerBook.on_trade`); a
   gap open above the level is a touch. *Fire*: a completed bar, the touching bar itself or a
-  later one, closes at least ``rejection confirm`` below the level. A close away from the
-  level without any touch never fires. For a range the level is its bottom.
+  later one, closes at least ``rejection confirm`` below the level (the confirm distance is
+  validated to be at least the tolerance, so the close is back out of the near band). A close
+  away from the level without any touch never fires. For a range the level is its bottom.
 * **bounce** (bullish) -- two phases. *Touch*: price trades at or below the top of the zone
   (a single level counts as a zone ``level +/- bounce tolerance``); a gap open inside or below
   the zone is a touch. *Fire*: a completed bar, the touching bar itself or a later one, closes
@@ -28,7 +29,8 @@ of the same symbol and category are one trade: once one has triggered, the other
 ``allow_both_aggressiveness`` is on. If both meet their rule on the same bar, the aggressive
 one triggers.
 
-Bars are 1-minute bars (``start`` is the minute they cover). With ``bar_minutes > 1`` touches
+Bars are 1-minute bars; their start is read from ``start`` or, for the market-data module's
+bars, ``timestamp``. With ``bar_minutes > 1`` touches
 are still tracked on every 1-minute bar, but closes are judged only at the end of each
 ``bar_minutes`` bucket (aligned to midnight UTC, so 5-minute bars start at 09:30 New York); a
 bucket whose last minute never arrives is judged, at its nominal end, when the next bucket's
@@ -44,7 +46,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.clock import NEW_YORK, utc
 
@@ -56,11 +58,14 @@ __all__ = [
     "Comparison",
     "DecisionKind",
     "Direction",
+    "StartBar",
+    "TimestampBar",
     "Touch",
     "TriggerBook",
     "TriggerDecision",
     "TriggerRules",
     "WatchedSignal",
+    "bar_start",
 ]
 
 _ONE_MINUTE = timedelta(minutes=1)
@@ -145,13 +150,16 @@ class TriggerRules(BaseModel):
         0.02, ge=0, le=100, description="... or by at least this many dollars."
     )
     rejection_tolerance_pct: float = Field(
-        0.1, ge=0, le=5, description="Price within this % below a rejection level touches it."
+        0.05, ge=0, le=5, description="Price within this % below a rejection level touches it."
     )
     rejection_tolerance_abs: float = Field(0.05, ge=0, le=100, description="... or this many $.")
     rejection_confirm_pct: float = Field(
-        0.05, ge=0, le=5, description="After a touch, a close this % below the level fires."
+        0.1,
+        ge=0,
+        le=5,
+        description="After a touch, a close this % below the level fires (>= the tolerance).",
     )
-    rejection_confirm_abs: float = Field(0.05, ge=0, le=100, description="... or this many $.")
+    rejection_confirm_abs: float = Field(0.10, ge=0, le=100, description="... or this many $.")
     bounce_tolerance_pct: float = Field(
         0.05, ge=0, le=5, description="A single bounce level is the zone level +/- this %."
     )
@@ -171,6 +179,20 @@ class TriggerRules(BaseModel):
         if value not in _BAR_MINUTES:
             raise ValueError(f"bar_minutes must be one of {_BAR_MINUTES}, not {value}")
         return value
+
+    @model_validator(mode="after")
+    def _rejection_closes_out_of_the_near_band(self) -> TriggerRules:
+        # A confirm distance inside the touch band would fire on a bar that merely reached
+        # the band and closed where it was: that is price approaching, not a rejection.
+        if (
+            self.rejection_confirm_pct < self.rejection_tolerance_pct
+            or self.rejection_confirm_abs < self.rejection_tolerance_abs
+        ):
+            raise ValueError(
+                "rejection_confirm_pct/_abs must be at least rejection_tolerance_pct/_abs, "
+                "so that a rejection close is back out of the near band"
+            )
+        return self
 
     def breakout_buffer(self, level: float) -> float:
         """Return how far past ``level`` a breakout or breakdown close must be."""
@@ -193,13 +215,9 @@ class TriggerRules(BaseModel):
         return _distance(level, self.bounce_confirm_pct, self.bounce_confirm_abs)
 
 
-class BarLike(Protocol):
-    """Anything with the fields of a bar (the market-data module's Bar fits)."""
-
+class _OHLC(Protocol):
     @property
     def symbol(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
     @property
     def open(self) -> Any: ...
     @property
@@ -210,6 +228,30 @@ class BarLike(Protocol):
     def close(self) -> Any: ...
     @property
     def volume(self) -> Any: ...
+
+
+class StartBar(_OHLC, Protocol):
+    """A bar whose start is ``start`` (this module's :class:`Bar`)."""
+
+    @property
+    def start(self) -> datetime: ...
+
+
+class TimestampBar(_OHLC, Protocol):
+    """A bar whose start is ``timestamp`` (``core.marketdata.models.Bar``)."""
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+
+BarLike = StartBar | TimestampBar
+"""Anything with a symbol, OHLCV prices (float or Decimal) and a start time."""
+
+
+def bar_start(bar: BarLike) -> datetime:
+    """Return the start of ``bar`` as an aware UTC datetime (``start`` or ``timestamp``)."""
+    start = getattr(bar, "start", None)
+    return utc(start if start is not None else bar.timestamp)  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True, slots=True)
@@ -530,7 +572,7 @@ class TriggerBook:
         book = self._books.get(symbol)
         if book is None:
             return []
-        start = utc(bar.start)
+        start = bar_start(bar)
         end = start + _ONE_MINUTE
         high, low, close = float(bar.high), float(bar.low), float(bar.close)
         if self._rules.bar_minutes == 1:
