@@ -186,6 +186,14 @@ def test_rejection_touched_by_a_trade_fires_on_the_next_bar_close_away() -> None
     assert "price reached 591.90 by 09:35" in decision.reason
 
 
+def test_trades_only_record_touches_and_never_fire_a_signal_on_their_own() -> None:
+    book = book_with(signal(1, "breakdown", 588.11), signal(2, "rejection", 592.09))
+    assert book.on_trade("SPY", 580.00, OPEN) == []  # far below the breakdown: no bar closed
+    [touch] = book.on_trade("SPY", 592.50, OPEN)
+    assert touch.signal_id == 2
+    assert len(book) == 2
+
+
 def test_rejection_zone_is_measured_from_its_bottom() -> None:
     book = book_with(signal(1, "rejection", 591.80, 592.15))
     assert book.on_bar(bar(0, 591.00, 591.55, 590.90, 591.40)) == []  # band starts at 591.50
