@@ -128,16 +128,12 @@ def _run(args: tuple[npt.ArrayLike, ...], greeks: bool) -> tuple[IVResult, Greek
         for lo, hi in itertools.pairwise(bounds):
             if hi == lo:
                 continue
-            c_iv, c_reason, c_greeks = _kernel.iv_greeks_chunk(
+            _kernel.iv_greeks_chunk(
                 *(a[lo:hi] if isinstance(a, np.ndarray) else a for a in flat),
-                n=hi - lo,
-                greeks=greeks,
+                out_iv=iv[lo:hi],
+                out_reason=reason[lo:hi],
+                out_greeks=tuple(g[lo:hi] for g in out_g) if greeks else None,
             )
-            iv[lo:hi] = c_iv
-            reason[lo:hi] = c_reason
-            if c_greeks is not None:
-                for dst, src in zip(out_g, c_greeks, strict=True):
-                    dst[lo:hi] = src
     result = IVResult(iv=iv.reshape(shape), reason=reason.reshape(shape))
     if not greeks:
         return result, None
@@ -183,9 +179,7 @@ def implied_vol_greeks(
     return result, greeks
 
 
-def quote_prices(
-    bid: npt.ArrayLike, ask: npt.ArrayLike
-) -> tuple[FloatArray, npt.NDArray[np.int8]]:
+def quote_prices(bid: npt.ArrayLike, ask: npt.ArrayLike) -> tuple[FloatArray, npt.NDArray[np.int8]]:
     """Return the mid of each quote and a reason code for quotes that have no usable mid.
 
     Crossed quotes (bid > ask) get :attr:`IVReason.CROSSED_QUOTE`, quotes without an ask get
