@@ -123,7 +123,8 @@ class AlpacaBroker(Broker):
         disable_sdk_retries(self.trading, settings.alpaca_timeout_seconds)
         self.rest = rest or make_rest(settings)
         self._hub: EventHub[OrderUpdate] = EventHub()
-        self._known: dict[str, Order] = {}
+        #: the last state of each order reported to subscribers (or its baseline)
+        self._published: dict[str, Order] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._use_stream = stream
         self._stream = _Stream(key, secret, paper=settings.alpaca_paper,
@@ -148,8 +149,8 @@ class AlpacaBroker(Broker):
             log.error("alpaca background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def start(self) -> None:
-        """Load open orders, then connect the trade-updates stream and the poller."""
-        await self.resync()
+        """Load recent orders, then connect the trade-updates stream and the poller."""
+        await self.resync(baseline=True)
         if self._use_stream:
             self._stream.subscribe_trade_updates(self._on_trade_update)
             self._spawn(self._stream._run_forever(), "alpaca-trade-stream")
@@ -179,9 +180,16 @@ class AlpacaBroker(Broker):
             self._accept(mapped)
 
     def _remember(self, order: Order) -> Order:
-        known = self._known.get(order.id)
-        if known is None or (order.updated_at, order.filled_qty) >= (known.updated_at, known.filled_qty):
-            self._known[order.id] = order
+        """Note an order seen through REST: events about it are reported from its start.
+
+        The baseline is "nothing reported yet" (pending_new, nothing filled), so the stream's
+        events - or, if the stream missed them, the next re-sync - still report every fill.
+        """
+        if order.id not in self._published:
+            self._published[order.id] = order.model_copy(update={
+                "status": OrderStatus.PENDING_NEW, "filled_qty": Decimal(0), "filled_avg_price": None,
+                "updated_at": order.created_at,
+            })
         return order
 
     def _accept(self, up: OrderUpdate) -> None:
@@ -192,7 +200,7 @@ class AlpacaBroker(Broker):
         if len(self._seen) > 10_000:
             self._seen.popitem(last=False)
         o = up.order
-        known = self._known.get(o.id)
+        known = self._published.get(o.id)
         if known is not None:
             if up.event.is_fill:
                 if o.filled_qty <= known.filled_qty:
@@ -210,7 +218,7 @@ class AlpacaBroker(Broker):
                     return  # stale: the order has moved on
                 if o.status == known.status and up.event in (OrderEventType.NEW, OrderEventType.ACCEPTED):
                     return  # the same state again
-        self._known[o.id] = o
+        self._published[o.id] = o
         self._hub.publish(up)
 
     def _schedule_resync(self) -> None:
@@ -228,20 +236,28 @@ class AlpacaBroker(Broker):
             if not (self._use_stream and self._stream.connected):
                 await self._safe_resync()
 
-    async def resync(self) -> None:
-        """Poll every recent order and publish what the stream missed."""
+    async def resync(self, *, baseline: bool = False) -> None:
+        """Poll every recent order and publish what the stream missed.
+
+        With ``baseline`` (at start-up) orders not seen before are taken as already reported.
+        """
         async with self._resync_lock:
             req = GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500, nested=True,
                                    after=self.clock.now() - timedelta(days=3))
             orders = await self.rest.call(self.trading.get_orders, req)
             self.resyncs += 1
             for a in orders:
-                self._reconcile(order_from_alpaca(a))
+                self._reconcile(order_from_alpaca(a), baseline=baseline)
 
-    def _reconcile(self, o: Order) -> None:
-        known = self._known.get(o.id)
+    def _reconcile(self, o: Order, *, baseline: bool) -> None:
+        known = self._published.get(o.id)
         if known is None:
-            self._known[o.id] = o
+            if baseline:
+                self._published[o.id] = o  # state before we started: nothing to report
+            else:
+                self._remember(o)
+                known = self._published[o.id]
+        if known is None:
             return
         if o.filled_qty > known.filled_qty:
             event = OrderEventType.FILL if o.status is OrderStatus.FILLED else OrderEventType.PARTIAL_FILL
