@@ -12,7 +12,6 @@ from alembic import op
 
 import core.db.base
 
-
 revision = '0002_sim_exchange'
 down_revision = '0001_setups'
 branch_labels = None
