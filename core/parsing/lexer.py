@@ -1,0 +1,220 @@
+"""Normalisation and tokenizing: text in, one list of tagged tokens per line out.
+
+Normalisation (:func:`normalise_lines`), before anything looks at the words:
+
+* line breaks: CRLF and CR become LF; U+2028, U+2029, NEL, VT and FF split a line further
+  (the pieces keep the physical line's number, so warnings point at what an editor shows);
+* invisible characters are dropped (zero-width spaces and joiners, BOM, soft hyphen,
+  variation selectors, so "⚠️" is "⚠"), and every kind of space (no-break, thin, tab...)
+  becomes one plain space;
+* markup is removed: markdown ``**bold**``, ``__underline__``, ``~~strike~~``, ``||spoiler||``
+  and code ticks, quote and heading prefixes, Discord mentions (``@everyone``, ``<@123>``),
+  custom emoji and timestamps, and ``{edited}`` / ``(edited)`` markers.
+
+Dashes (hyphen, en and em dash, minus, ...) are kept in the text, so a bias line reads as
+posted, and the tokenizer treats all of them as the one ``DASH`` token.
+
+Tokenizing (:func:`tokenize`) scans each normalised line once. A token is a tuple
+``(kind, text, key, role)``:
+
+========  =====================================  =========================================
+kind      key                                    role
+========  =====================================  =========================================
+NUM       the :class:`~decimal.Decimal` value,   ``None``
+          or ``None`` when it cannot be a price
+WORD      the lower-cased word                   ``(Role, value)`` from the vocabulary, or
+                                                 ``None`` for an unknown word
+DASH      ``True`` when written tight between    ``None``
+          two characters (``571-573``)
+PUNCT     the ASCII character                    ``None``
+EMOJI     the character                          ``(Role, Category | None)``
+========  =====================================  =========================================
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+from core.parsing.vocabulary import WORD_ROLES, Role, emoji_role
+
+__all__ = [
+    "DASH", "EMOJI", "NUM", "PUNCT", "WORD", "Token", "is_role", "normalise_lines", "to_price", "tokenize",
+]
+
+NUM: Final = 0
+WORD: Final = 1
+DASH: Final = 2
+PUNCT: Final = 3
+EMOJI: Final = 4
+
+Token = tuple[int, str, object, object]
+
+MAX_PRICE: Final = Decimal(1_000_000_000)
+
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\ufe0e\ufe0f\u20e3"
+_EXTRA_BREAKS = re.compile(r"[\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e]")
+# Every character str.split() treats as whitespace, except the plain space and the line feed.
+_ODD_SPACE = re.compile(
+    "[\t\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+)
+_MARKDOWN = ("**", "*", "__", "~~", "||", "`")
+_EDITED = re.compile(r"[{(]edited[})]", re.IGNORECASE)
+_DISCORD_MARKUP = re.compile(
+    r"<a?:\w+:\d+>|<@[!&]?\d+>|<#\d+>|<t:-?\d+(?::\w)?>"
+)
+_LINE_PREFIXES = (">>> ", "> ", "### ", "## ", "# ", "-# ")
+
+
+def normalise_lines(text: str) -> list[tuple[int, str]]:
+    """Return the non-empty normalised lines of ``text`` with their 1-based line numbers.
+
+    Each step is skipped when a cheap scan shows the text does not need it.
+    """
+    for char in _INVISIBLE:
+        if char in text:
+            text = text.replace(char, "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for mark in _MARKDOWN:
+        if mark in text:
+            text = text.replace(mark, "")
+    if "dited" in text or "DITED" in text:
+        text = _EDITED.sub("", text)
+    if "@" in text:
+        text = text.replace("@everyone", "").replace("@here", "")
+    if "<" in text:
+        text = _DISCORD_MARKUP.sub("", text)
+    odd_spaces = _ODD_SPACE.search(text) is not None
+    extra_breaks = odd_spaces and _EXTRA_BREAKS.search(text) is not None
+    out: list[tuple[int, str]] = []
+    number = 0
+    for physical in text.split("\n"):
+        number += 1
+        pieces = _EXTRA_BREAKS.split(physical) if extra_breaks else (physical,)
+        for piece in pieces:
+            line = " ".join(piece.split()) if odd_spaces or "  " in piece else piece.strip()
+            if not line:
+                continue
+            if line[0] in ">#-" and line.startswith(_LINE_PREFIXES):
+                line = line.split(" ", 1)[1]
+            out.append((number, line))
+    return out
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+_DASH_CHARS = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212~"
+_PIECE = re.compile(
+    r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])|\d+(?:\.\d+)?|\.\d+)"
+    r"|([A-Za-z][A-Za-z']*(?:-[A-Za-z]+)*\+?)"
+    rf"|([{_DASH_CHARS}]+)"
+    r"|(.)",
+    re.DOTALL,
+)
+_PLAIN_NUMBER = re.compile(r"(\d+(?:\.\d+)?)([,;)]?)")
+_DIGITS = frozenset("0123456789")
+
+_decimal_cache: dict[str, Decimal | None] = {}
+
+
+def to_price(text: str) -> Decimal | None:
+    """Return ``text`` as a price, or ``None`` when it is zero or absurdly large."""
+    value = _decimal_cache.get(text)
+    if value is not None or text in _decimal_cache:
+        return value
+    try:
+        number = Decimal(text.replace(",", ""))
+    except InvalidOperation:  # pragma: no cover - the pattern only lets digits through
+        number = None
+    if number is not None and not (0 < number < MAX_PRICE):
+        number = None
+    if len(_decimal_cache) > 8192:
+        _decimal_cache.clear()
+    _decimal_cache[text] = number
+    return number
+
+
+def _word_token(word: str) -> Token:
+    lowered = word.lower()
+    return (WORD, word, lowered, WORD_ROLES.get(lowered))
+
+
+def _symbol_token(char: str) -> Token:
+    if char.isascii():
+        return (PUNCT, char, char, None)
+    if char.isalnum():
+        # A letter or digit from another script: an unknown word.
+        return (WORD, char, char.lower(), None)
+    return (EMOJI, char, char, emoji_role(char))
+
+
+def _build_chunk_table() -> dict[str, tuple[Token, ...]]:
+    """Pre-tokenize whole whitespace-separated chunks that are vocabulary words."""
+    table: dict[str, tuple[Token, ...]] = {}
+    for word in WORD_ROLES:
+        for form in {word, word.capitalize(), word.upper(), word.title()}:
+            table[form] = (_word_token(form),)
+    return table
+
+
+_CHUNKS: Final = _build_chunk_table()
+"""Chunk → its tokens: the vocabulary, then every chunk without a number seen so far (they
+recur in every post: words, emoji, "Zone:"), up to a bound."""
+_CHUNK_CACHE_LIMIT: Final = len(_CHUNKS) + 20_000
+_PUNCT_TOKENS: Final = {c: (PUNCT, c, c, None) for c in ",;)(:=/|&>"}
+_DASH_TOKEN_SPACED: Final = (DASH, "-", False, None)
+_DASH_TOKEN_TIGHT: Final = (DASH, "-", True, None)
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split one normalised line into tokens (see the module docstring)."""
+    tokens: list[Token] = []
+    append = tokens.append
+    for chunk in line.split(" "):
+        known = _CHUNKS.get(chunk)
+        if known is not None:
+            if len(known) == 1:
+                append(known[0])
+            else:
+                tokens.extend(known)
+            continue
+        if chunk[0] in _DIGITS:
+            match = _PLAIN_NUMBER.fullmatch(chunk)
+            if match is not None:
+                number, tail = match.groups()
+                append((NUM, number, to_price(number), None))
+                if tail:
+                    append(_PUNCT_TOKENS[tail])
+                continue
+        pieces = _split_chunk(chunk)
+        tokens.extend(pieces)
+        if len(_CHUNKS) < _CHUNK_CACHE_LIMIT and not any(t[0] == NUM for t in pieces):
+            _CHUNKS[chunk] = pieces
+    return tokens
+
+
+def _split_chunk(chunk: str) -> tuple[Token, ...]:
+    pieces = _PIECE.findall(chunk)
+    last = len(pieces) - 1
+    tokens: list[Token] = []
+    for index, (number, word, dash, other) in enumerate(pieces):
+        if number:
+            tokens.append((NUM, number, to_price(number), None))
+        elif word:
+            known = _CHUNKS.get(word)
+            tokens.append(known[0] if known is not None else _word_token(word))
+        elif dash:
+            tokens.append(_DASH_TOKEN_TIGHT if 0 < index < last else _DASH_TOKEN_SPACED)
+        elif other in _PUNCT_TOKENS:
+            tokens.append(_PUNCT_TOKENS[other])
+        else:
+            tokens.append(_symbol_token(other))
+    return tuple(tokens)
+
+
+def is_role(token: Token, role: Role) -> bool:
+    """Return whether a WORD or EMOJI token has ``role`` in the vocabulary."""
+    tagged = token[3]
+    return tagged is not None and tagged[0] is role  # type: ignore[index]
