@@ -41,6 +41,7 @@ _APLUS_HINT: Final = re.compile(
     re.IGNORECASE,
 )
 _DASHES: Final = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
+_HAS_TEXT: Final = re.compile(r"[^\W_]")
 NOT_APLUS_WARNING: Final = "not an A+ setup post (no A+ header and fewer than two setup lines)"
 
 
@@ -93,7 +94,11 @@ class _Assembler:
 
     def run(self, text: str) -> ParsedMessage:
         for line_no, line in normalise_lines(text):
-            if line[0] in _DASHES and self._continues_bias(line_no, line, None):
+            if (
+                line[0] in _DASHES
+                and _HAS_TEXT.search(line) is not None
+                and self._continues_bias(line_no, line, None)
+            ):
                 continue
             tokens = tokenize(line)
             reading = read_line(line, tokens, line_no, self.inherited)
