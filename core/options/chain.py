@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core.errors import AplusError
 from core.options.expiry import to_datetime64_days, year_fraction_to_close
 from core.options.iv import IVReason, implied_vol_greeks, quote_prices
 from core.options.occ import InvalidOccSymbol, OccSymbol, OptionRight
@@ -77,7 +78,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-class ChainError(ValueError):
+class ChainError(AplusError, ValueError):
     """Raised for chains that cannot be built or analysed (the message says why)."""
 
 

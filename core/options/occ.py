@@ -15,6 +15,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+from core.errors import AplusError
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["InvalidOccSymbol", "OccSymbol", "OptionRight"]
@@ -31,7 +33,7 @@ def _plain(value: Decimal) -> Decimal:
     return value.normalize()
 
 
-class InvalidOccSymbol(ValueError):
+class InvalidOccSymbol(AplusError, ValueError):
     """Raised when a string is not a valid OCC option symbol (the message says why)."""
 
 

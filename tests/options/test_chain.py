@@ -1,0 +1,209 @@
+"""Option chains from the real Yahoo snapshot: loading, implied spot, our IV vs the source's."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pytest
+
+from core.options.chain import (
+    ChainError,
+    OptionChain,
+    PriceBasis,
+    implied_spot,
+    implied_spot_detail,
+)
+from core.options.iv import IVReason, implied_vol
+from core.options.pricing import bsm_price
+from tests.options.conftest import SNAPSHOT_NOW, SNAPSHOT_RATE, YAHOO_CSV
+
+
+def _spots(chain: OptionChain) -> dict[str, float]:
+    return {root: implied_spot(c, SNAPSHOT_NOW, SNAPSHOT_RATE) for root, c in chain.split().items()}
+
+
+def test_snapshot_loads_as_columns_with_missing_values_as_nan(yahoo_chain: OptionChain) -> None:
+    assert len(yahoo_chain) == 3003
+    assert len(yahoo_chain.underlyings) == 39
+    assert {"SPY", "QQQ", "NVDA", "TSLA"} <= set(yahoo_chain.underlyings)
+    assert yahoo_chain.strike.dtype == np.float64
+    assert yahoo_chain.expiry.dtype == np.dtype("datetime64[D]")
+    assert np.isnan(yahoo_chain.volume).sum() == 83  # blank volumes stay missing, not zero
+    assert (yahoo_chain.bid == 0).sum() > 100  # plenty of one-sided quotes
+    spy = yahoo_chain.for_underlying("SPY")
+    i = spy.index_of("SPY240801C00550000")
+    assert spy.strike[i] == 550.0
+    assert spy.expiries == [date(2024, 8, 1)]
+    assert (spy.bid[i], spy.ask[i], spy.open_interest[i]) == (3.27, 3.34, 4181.0)
+
+
+def test_implied_spot_puts_every_contract_on_the_sources_side_of_the_money(
+    yahoo_chain: OptionChain,
+) -> None:
+    with YAHOO_CSV.open(newline="") as fh:
+        source_itm = {r["contractSymbol"]: r["inTheMoney"] == "1.0" for r in csv.DictReader(fh)}
+    for root, chain in yahoo_chain.split().items():
+        spot = implied_spot(chain, SNAPSHOT_NOW, SNAPSHOT_RATE)
+        ours = np.where(chain.is_call, chain.strike < spot, chain.strike > spot)
+        theirs = np.array([source_itm[s] for s in chain.symbol])
+        disagree = ours != theirs
+        # The source took its spot at a slightly different time, so only the one strike that
+        # sits right at the money may be classified differently.
+        assert np.unique(chain.strike[disagree]).size <= 1, root
+        assert np.all(np.abs(chain.strike[disagree] / spot - 1) < 0.01), root
+
+
+def test_implied_spot_uses_the_pairs_nearest_the_money(yahoo_chain: OptionChain) -> None:
+    spy = yahoo_chain.for_underlying("SPY")
+    detail = implied_spot_detail(spy, SNAPSHOT_NOW, SNAPSHOT_RATE)
+    assert detail.pairs_available > 20
+    assert detail.pairs_used == 6
+    # At the 550 strike: C - P = 3.305 - 1.795, so S ≈ 550 e^{-rT} + 1.51.
+    assert detail.spot == pytest.approx(551.43, abs=0.1)
+    assert detail.spread < 0.1
+
+
+def _pair_average_ratio(chain: OptionChain, iv: np.ndarray, spot: float) -> float:
+    """Median ratio of our IV to the source's, averaged over the call and put of a strike.
+
+    Averaging the two cancels, to first order, the source using a slightly different spot.
+    """
+    sane = (
+        np.isfinite(iv)
+        & (chain.spread <= 0.10 * chain.mid)
+        & (np.abs(chain.strike / spot - 1) < 0.03)
+    )
+    by_strike: dict[float, list[int]] = {}
+    for i in np.flatnonzero(sane):
+        by_strike.setdefault(float(chain.strike[i]), []).append(int(i))
+    ratios = [
+        np.mean(iv[ix]) / np.mean(chain.source_iv[ix]) for ix in by_strike.values() if len(ix) == 2
+    ]
+    assert len(ratios) >= 3
+    return float(np.median(ratios))
+
+
+@pytest.mark.parametrize("root", ["SPY", "QQQ", "TSLA"])
+def test_iv_from_mids_matches_the_sources_where_quotes_are_sane(
+    yahoo_chain: OptionChain, root: str
+) -> None:
+    chain = yahoo_chain.for_underlying(root)
+    spot = implied_spot(chain, SNAPSHOT_NOW, SNAPSHOT_RATE)
+    g = chain.with_greeks(spot, SNAPSHOT_NOW, SNAPSHOT_RATE).computed
+    assert g is not None
+    assert _pair_average_ratio(chain, g.iv, spot) == pytest.approx(1.0, abs=0.05)
+
+
+def test_source_iv_for_nvda_was_computed_with_three_days_to_expiry(
+    yahoo_chain: OptionChain,
+) -> None:
+    # For NVDA (and several other single names) the source's IVs are ours × √(2/3): they match
+    # only if the 2024-08-02 expiry is three days away, i.e. the source's IV column was
+    # computed a day before the quotes. Our clock (two days) is the right one for the quotes.
+    chain = yahoo_chain.for_underlying("NVDA")
+    spot = implied_spot(chain, SNAPSHOT_NOW, SNAPSHOT_RATE)
+    t = chain.years_to_expiry(SNAPSHOT_NOW)
+    ours = implied_vol(chain.mid, spot, chain.strike, t, SNAPSHOT_RATE, 0.0, chain.is_call).iv
+    three_days = implied_vol(
+        chain.mid, spot, chain.strike, 1.5 * t, SNAPSHOT_RATE, 0.0, chain.is_call
+    ).iv
+    assert _pair_average_ratio(chain, ours, spot) == pytest.approx(np.sqrt(1.5), abs=0.03)
+    assert _pair_average_ratio(chain, three_days, spot) == pytest.approx(1.0, abs=0.03)
+
+
+def test_our_call_and_put_ivs_agree_at_each_strike_as_parity_requires(
+    yahoo_chain: OptionChain,
+) -> None:
+    chain = yahoo_chain.for_underlying("SPY")
+    spot = implied_spot(chain, SNAPSHOT_NOW, SNAPSHOT_RATE)
+    g = chain.with_greeks(spot, SNAPSHOT_NOW, SNAPSHOT_RATE).computed
+    assert g is not None
+    near = (np.abs(chain.strike - spot) <= 3) & np.isfinite(g.iv)
+    calls = {chain.strike[i]: g.iv[i] for i in np.flatnonzero(near & chain.is_call)}
+    puts = {chain.strike[i]: g.iv[i] for i in np.flatnonzero(near & ~chain.is_call)}
+    common = sorted(set(calls) & set(puts))
+    assert len(common) >= 5
+    for k in common:
+        assert calls[k] == pytest.approx(puts[k], abs=0.01), k
+
+
+def test_bid_and_ask_ivs_bracket_the_mid_iv(yahoo_chain: OptionChain) -> None:
+    chain = yahoo_chain.for_underlying("QQQ")
+    spot = implied_spot(chain, SNAPSHOT_NOW, SNAPSHOT_RATE)
+    by_basis = {
+        basis: chain.with_greeks(spot, SNAPSHOT_NOW, SNAPSHOT_RATE, basis=basis).computed
+        for basis in (PriceBasis.BID, PriceBasis.MID, PriceBasis.ASK)
+    }
+    ok = np.logical_and.reduce(
+        [g.reason == IVReason.OK for g in by_basis.values() if g is not None]
+    )
+    assert ok.sum() > 30
+    bid_iv, mid_iv, ask_iv = (
+        by_basis[b].iv[ok] for b in (PriceBasis.BID, PriceBasis.MID, PriceBasis.ASK)
+    )  # type: ignore[union-attr]
+    assert np.all(bid_iv <= mid_iv) and np.all(mid_iv <= ask_iv)
+
+
+def test_snapshot_iv_reasons_cover_the_messy_quotes(yahoo_chain: OptionChain) -> None:
+    g = yahoo_chain.with_greeks(_spots(yahoo_chain), SNAPSHOT_NOW, SNAPSHOT_RATE).computed
+    assert g is not None
+    reasons = {IVReason(int(code)) for code in np.unique(g.reason)}
+    assert {IVReason.OK, IVReason.NO_BID, IVReason.BELOW_INTRINSIC} <= reasons
+    zero_bid = yahoo_chain.bid == 0
+    assert np.all(g.reason[zero_bid] != IVReason.OK)
+    assert np.all(np.isnan(g.iv[g.reason != IVReason.OK]))
+    assert np.all(np.isfinite(g.delta[g.reason == IVReason.OK]))
+
+
+@dataclass
+class _Quote:
+    symbol: str
+    bid: float
+    ask: float
+    volume: float | None = None
+    open_interest: int | None = None
+
+
+def test_from_rows_accepts_mappings_and_small_objects_and_flags_bad_quotes() -> None:
+    chain = OptionChain.from_rows(
+        [
+            {"symbol": "SPY250606C00590000", "bid": "2.10", "ask": "2.20", "volume": "", "oi": 120},
+            _Quote("SPY250606P00590000", bid=2.50, ask=2.40),  # crossed
+            _Quote("SPY250606C00650000", bid=0.0, ask=0.03, volume=5, open_interest=10),  # no bid
+        ]
+    )
+    assert chain.symbol.tolist() == [
+        "SPY250606C00590000",
+        "SPY250606P00590000",
+        "SPY250606C00650000",
+    ]
+    assert chain.is_call.tolist() == [True, False, True]
+    assert np.isnan(chain.volume[0]) and chain.open_interest[0] == 120
+    spot, now = 589.0, SNAPSHOT_NOW.replace(year=2025, month=6, day=2)
+    g = chain.with_greeks(spot, now, 0.045).computed
+    assert g is not None
+    assert g.reason.tolist() == [IVReason.OK, IVReason.CROSSED_QUOTE, IVReason.NO_BID]
+    t = g.t[0]
+    assert float(bsm_price(spot, 590.0, t, 0.045, 0.0, g.iv[0], True)) == pytest.approx(
+        2.15, abs=1e-9
+    )
+
+
+def test_bad_rows_raise_chain_errors_naming_the_row() -> None:
+    with pytest.raises(ChainError, match=r"row 1: .*not an OCC symbol"):
+        OptionChain.from_rows([{"symbol": "SPY250606C00590000"}, {"symbol": "SPY 590 CALL"}])
+    with pytest.raises(ChainError, match="row 0: bid is not a number"):
+        OptionChain.from_rows([{"symbol": "SPY250606C00590000", "bid": "n/a"}])
+    with pytest.raises(ChainError, match="row 0 has no OCC symbol"):
+        OptionChain.from_rows([{"bid": 1.0}])
+
+
+def test_implied_spot_needs_one_underlying_and_a_parity_pair(yahoo_chain: OptionChain) -> None:
+    with pytest.raises(ChainError, match="several underlyings"):
+        implied_spot(yahoo_chain, SNAPSHOT_NOW, SNAPSHOT_RATE)
+    calls_only = yahoo_chain.for_underlying("SPY").take(yahoo_chain.for_underlying("SPY").is_call)
+    with pytest.raises(ChainError, match="both a call and a put"):
+        implied_spot(calls_only, SNAPSHOT_NOW, SNAPSHOT_RATE)
