@@ -160,14 +160,14 @@ def evaluate_exit(
         if loss_pct >= Decimal(str(rules.option_stop_pct)):
             return ExitDecision(
                 ExitKind.OPTION_STOP, pos.qty_open,
-                f"option down {loss_pct:.0f}% ({pos.avg_entry} → {option_mark}), "
+                f"option down {loss_pct:.0f}% ({pos.avg_entry:.2f} → {option_mark:.2f}), "
                 f"stop is {rules.option_stop_pct:g}%", pos.targets_hit)
     if underlying_close is not None:
         broke = underlying_close < pos.stop_price if bullish else underlying_close > pos.stop_price
         if broke:
             side = "below" if bullish else "above"
             return ExitDecision(ExitKind.STOP, pos.qty_open,
-                                f"underlying closed {underlying_close} {side} stop {pos.stop_price}",
+                                f"underlying closed {underlying_close:.2f} {side} stop {pos.stop_price:.2f}",
                                 pos.targets_hit)
     favourable = (underlying_high if bullish else underlying_low) or underlying_close
     if favourable is None or pos.targets_hit >= len(pos.targets):
@@ -183,7 +183,7 @@ def evaluate_exit(
     qty = min(pos.qty_open, max(due, 0))
     if hit == len(pos.targets):
         qty = pos.qty_open
-    names = ", ".join(f"T{i + 1} {pos.targets[i]}" for i in range(pos.targets_hit, hit))
+    names = ", ".join(f"T{i + 1} {pos.targets[i]:.2f}" for i in range(pos.targets_hit, hit))
     new_stop = None
     if pos.targets_hit == 0 and rules.move_stop_to_entry_after_t1:
         new_stop = pos.entry_underlying

@@ -1,6 +1,6 @@
 """Every ORM model, imported so that ``Base.metadata`` knows all tables."""
 
-from core.db.models import setups, sim  # noqa: F401
+from core.db.models import setups, sim, trading  # noqa: F401
 from core.db.models.setups import (
     BiasRow,
     MessageRevision,
