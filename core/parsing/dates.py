@@ -14,8 +14,10 @@ The year rule (:func:`resolve_trading_date`):
    posted in January to the previous one.
 3. With no weekday, the base year is used.
 4. With a weekday, the first year among the base year and the seven before it in which the
-   date falls on that weekday is used; if none does (or the date does not exist, like
-   Feb 29 in most years), the base year is kept and a warning names the mismatch.
+   date falls on that weekday is used (with a warning when a posted time was given and the
+   year is not its year: the weekday or the date is probably a typo). If none does, the
+   base year is kept and a warning names the mismatch (no date at all when the base year
+   has no such day, like Feb 29).
 """
 
 from __future__ import annotations
@@ -197,12 +199,21 @@ def resolve_trading_date(
     for year in range(base, base - YEARS_BACK - 1, -1):
         candidate = _make(year, mention.month, mention.day)
         if candidate is not None and candidate.weekday() == mention.weekday:
+            if year != base and posted_at is not None:
+                warnings.append(
+                    f"header date {mention.text!r} read as {candidate.isoformat()}, the latest "
+                    f"year it falls on a {WEEKDAY_NAMES[mention.weekday]}; the post is from {base}"
+                )
             return candidate, warnings
+    weekday = WEEKDAY_NAMES[mention.weekday]
     found = _make(base, mention.month, mention.day)
     if found is None:
-        return None, [f"header date {mention.text!r} is not a real date"]
+        return None, [
+            f"header date {mention.text!r}: no year from {base - YEARS_BACK} to {base} has it "
+            f"on a {weekday}"
+        ]
     warnings.append(
         f"header date {mention.text!r}: no year from {base - YEARS_BACK} to {base} has it on "
-        f"a {WEEKDAY_NAMES[mention.weekday]}; used {found.isoformat()}"
+        f"a {weekday}; used {found.isoformat()}"
     )
     return found, warnings
