@@ -448,6 +448,10 @@ class TradingEngine:
             prop = await session.get(ProposalRow, proposal_id)
         if prop is None:
             raise NotFoundError(f"there is no proposal #{proposal_id}")
+        if prop.status == ProposalStatus.EXPIRED:
+            return ConfirmResult(ConfirmOutcome.EXPIRED,
+                                 f"proposal #{proposal_id} expired at {prop.expires_at:%H:%M} UTC; "
+                                 "nothing was sent", proposal_id)
         if prop.status != ProposalStatus.OPEN:
             who = f" by {prop.decided_by}" if prop.decided_by else ""
             return ConfirmResult(ConfirmOutcome.ALREADY_DECIDED,
@@ -487,7 +491,8 @@ class TradingEngine:
             return ConfirmResult(ConfirmOutcome.REFUSED,
                                  f"not sent: {prop.contract} has no two-sided quote right now",
                                  proposal_id)
-        moved = abs(mid - prop.limit_price) / prop.limit_price * 100
+        ref_mid = Decimal(str(prop.details.get("ref_mid", prop.limit_price)))
+        moved = abs(mid - ref_mid) / ref_mid * 100
         if moved > Decimal(str(self.config.slippage_guard_pct)):
             new_limit = round_to_tick(mid, tick_for(prop.contract, mid), OrderSide.BUY)
             async with self.db.sessions.begin() as session:
@@ -498,12 +503,13 @@ class TradingEngine:
                 row.ask = _d(snap.ask) or row.ask
                 row.est_cost = _money(new_limit * row.quantity * OPTION_MULTIPLIER)
                 row.max_loss = row.est_cost
+                row.details = {**row.details, "ref_mid": str(mid)}
                 row.version += 1
                 row.expires_at = now + timedelta(seconds=self.config.proposal_ttl_seconds)
                 await audit(session, now, actor, "proposal_refreshed", "proposal", row.id,
                             old=str(prop.limit_price), new=str(new_limit))
-            reason = (f"mid moved {moved:.1f}% ({prop.limit_price} → {mid}); "
-                      f"refreshed at {new_limit}, confirm again")
+            reason = (f"mid moved {moved:.1f}% ({ref_mid:.2f} → {mid:.3f}); "
+                      f"refreshed at {new_limit:.2f}, confirm again")
             self.bus.publish(ProposalRefreshed(at=now, proposal_id=prop.id, symbol=prop.underlying,
                                                contract=prop.contract, reason=reason))
             return ConfirmResult(ConfirmOutcome.REFRESHED, reason, proposal_id)

@@ -131,6 +131,7 @@ async def plan_proposal(
     cost = (limit * sizing.quantity * OPTION_MULTIPLIER).quantize(CENT)
     details: dict[str, Any] = {
         "trigger": str(trigger),
+        "ref_mid": str(mid),
         "best": candidate_view(best),
         "alternates": [candidate_view(c) for c in selection.alternates[:2]],
         "rejected": dict(rejected),

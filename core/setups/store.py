@@ -10,7 +10,8 @@ Rules a trader can rely on:
   change is recorded as a :class:`~core.db.models.SignalTransition`; signals that vanished
   from the text are invalidated ("removed in edit"); new ones are added. The old text is kept
   as a :class:`~core.db.models.MessageRevision`.
-* A deleted message keeps its rows; its live signals become ``invalidated``.
+* A deleted message keeps its rows; its live and triggered signals become ``invalidated`` (so a
+  proposal still waiting for a click can no longer be confirmed; open positions stay open).
 * Nothing is dropped silently: messages that are not A+ posts are stored with status
   ``not_aplus`` so they are not re-read, and every parser warning is stored with the message.
 """
@@ -50,6 +51,9 @@ from core.parsing.models import Signal, TickerSetup
 log = logging.getLogger(__name__)
 
 LIVE_STATUSES = frozenset({SignalStatus.PENDING, SignalStatus.WATCHING})
+#: Statuses a retraction (edit or delete) invalidates: live ones, and triggered ones so that a
+#: proposal still waiting for a click can no longer be confirmed. Open positions are not closed.
+RETRACTABLE = LIVE_STATUSES | {SignalStatus.TRIGGERED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +423,7 @@ class SetupStore:
         return changes
 
     def _invalidate(self, sig: SignalRow, now: datetime, reason: str) -> bool:
-        if sig.status not in LIVE_STATUSES:
+        if sig.status not in RETRACTABLE:
             return False
         self._transition(sig, SignalStatus.INVALIDATED, now, reason)
         return True
