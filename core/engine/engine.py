@@ -644,6 +644,10 @@ class TradingEngine:
             await audit(session, now, "broker", "order_rejected", "order", order_id, reason=reason)
             if row.purpose == OrderPurpose.ENTRY:
                 await self._entry_done(session, row, now)
+            elif row.position_id is not None:
+                pos = await session.get(PositionRow, row.position_id)
+                if pos is not None and pos.status == PositionStatus.CLOSING:
+                    pos.status = PositionStatus.OPEN  # the exit rules will fire again
         self.bus.publish(OrderRejected(at=now, reason=reason, **(await self._order_event_fields(order_id))))
 
     async def _entry_done(self, session: AsyncSession, row: OrderRow, now: datetime) -> None:
