@@ -141,7 +141,7 @@ async def test_fills_while_the_bot_was_down_are_recovered_once(rig_factory, tmp_
     assert pos.qty_open == int(theirs.qty) and pos.status == "open"
     assert pos.avg_entry.quantize(theirs.avg_entry_price) == theirs.avg_entry_price
     # A second restart finds nothing new to recover.
-    engine2, broker2, events2 = await restart(Rig(rig.db, rig.clock, rig.market, broker, rig.bus, engine))
+    _engine2, broker2, events2 = await restart(Rig(rig.db, rig.clock, rig.market, broker, rig.bus, engine))
     assert [e for e in events2 if isinstance(e, Reconciliation)] == []
     async with rig.db.sessions() as s:
         assert (await s.execute(select(func.count()).select_from(FillRow))).scalar_one() == fills
