@@ -29,7 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -134,6 +134,23 @@ class ConfirmResult:
     order_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """Portfolio Greeks: delta in shares, gamma in shares per $1, theta and vega in dollars."""
+
+    delta: float = 0.0
+    gamma: float = 0.0
+    theta: float = 0.0
+    vega: float = 0.0
+    positions: int = 0
+
+    def add(self, greeks: dict[str, float], units: float) -> Exposure:
+        """Return this exposure plus one position of ``units`` shares' worth of contracts."""
+        return Exposure(self.delta + greeks["delta"] * units, self.gamma + greeks["gamma"] * units,
+                        self.theta + greeks["theta"] * units, self.vega + greeks["vega"] * units,
+                        self.positions + 1)
+
+
 class EngineError(AplusError):
     """An engine call that cannot be done (the message says why)."""
 
@@ -187,6 +204,7 @@ class TradingEngine:
         self._stream: PriceStream | None = None
         self._updates: Subscription[OrderUpdate] | None = None
         self._tasks = TaskSupervisor("engine")
+        self.exposure = Exposure()
 
     # ------------------------------------------------------------------ lifecycle ----
 
@@ -1035,51 +1053,77 @@ class TradingEngine:
         if close is not None and now >= close and today not in self._summarised:
             await self.end_of_day(today)
 
-    async def mark_positions(self) -> None:
-        """Mark open positions from option quotes (mid; last when one side is missing)."""
+    async def mark_positions(self) -> Exposure:
+        """Mark open positions from option quotes (mid; last when one side is missing).
+
+        One read, the quotes fetched together, one write for every position (and a snapshot
+        row each when one is due); the portfolio's exposure is the sum over positions of
+        Greek × contracts × 100 (delta in shares, theta and vega in dollars).
+        """
         now = self.clock.now()
         snapshot_due = (self._last_snapshot_at is None or
                         (now - self._last_snapshot_at).total_seconds() >= self.config.snapshot_interval_seconds)
-        if snapshot_due:
-            self._last_snapshot_at = now
+        P = PositionRow
         async with self.db.sessions() as session:
-            positions = (await session.execute(select(PositionRow).where(
-                PositionRow.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))))).scalars().all()
+            positions = (await session.execute(
+                select(P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.greeks,
+                       P.last_underlying)
+                .where(P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))))).all()
+        by_contract = await self.market.option_quotes(sorted({p.contract for p in positions}))
+        exposure = Exposure()
+        updates: list[dict[str, Any]] = []
+        snapshots: list[dict[str, Any]] = []
+        events: list[PositionMarked] = []
+        hundred = OPTION_MULTIPLIER
         for pos in positions:
-            try:
-                snap = await self.market.option_quote(pos.contract)
-            except BrokerError:
+            snap = by_contract.get(pos.contract)
+            if snap is None:
                 continue
-            mark = _d(snap.mid) or _d(snap.last)
-            if mark is None:
+            px = snap.mid if snap.mid is not None else snap.last
+            if px is None:
                 continue
-            unreal = _money((mark - pos.avg_entry) * pos.qty_open * OPTION_MULTIPLIER)
-            greeks = {}
+            mark = Decimal(str(px))
+            units = pos.qty_open * hundred
+            unreal = _money((mark - pos.avg_entry) * units)
+            greeks: dict[str, float] = {}
             if snap.greeks is not None:
-                greeks = {k: getattr(snap.greeks, k) for k in ("delta", "gamma", "theta", "vega")}
+                g = snap.greeks
+                greeks = {"delta": g.delta, "gamma": g.gamma, "theta": g.theta, "vega": g.vega}
+                exposure = exposure.add(greeks, float(units))
             under = self._last_bar.get(pos.underlying)
-            async with self.db.sessions.begin() as session:
-                row = await session.get(PositionRow, pos.id)
-                if row is None:
-                    continue
-                row.last_mark = mark
-                row.unrealized_pnl = unreal
-                row.greeks = {**row.greeks, **greeks, "iv": snap.iv}
-                if under is not None:
-                    row.last_underlying = _d(under.close)
-                if snapshot_due:
-                    session.add(PositionSnapshot(position_id=pos.id, at=now, mark=mark,
-                                                 underlying_price=_d(under.close) if under else None,
-                                                 unrealized_pnl=unreal, greeks=greeks))
+            under_px = Decimal(str(under.close)) if under is not None else pos.last_underlying
+            updates.append({"pid": pos.id, "m": mark, "u": unreal, "up": under_px,
+                            "g": {**pos.greeks, **greeks, "iv": snap.iv}})
+            if snapshot_due:
+                snapshots.append({"position_id": pos.id, "at": now, "mark": mark,
+                                  "underlying_price": under_px, "unrealized_pnl": unreal,
+                                  "greeks": greeks})
             last = self._last_mark_event.get(pos.id)
-            cost = pos.avg_entry * pos.qty_open * OPTION_MULTIPLIER or Decimal(1)
+            cost = pos.avg_entry * units or Decimal(1)
             change = abs(unreal - (last[1] if last else Decimal(0))) / cost * 100
             if (last is None or ((now - last[0]).total_seconds() >= self.config.mark_event_min_seconds
                                  and change >= Decimal(str(self.config.mark_event_min_change_pct)))):
                 self._last_mark_event[pos.id] = (now, unreal)
-                self.bus.publish(PositionMarked(
-                    at=now, position_id=pos.id, contract=pos.contract, mark=mark,
-                    unrealized_pnl=unreal, underlying_price=_d(under.close) if under else None))
+                events.append(PositionMarked(at=now, position_id=pos.id, contract=pos.contract,
+                                             mark=mark, unrealized_pnl=unreal,
+                                             underlying_price=under_px))
+        if updates or snapshots:
+            table = PositionRow.__table__
+            async with self.db.sessions.begin() as session:
+                if updates:
+                    await session.execute(
+                        update(table).where(table.c.id == bindparam("pid")).values(
+                            last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
+                            last_underlying=bindparam("up"), greeks=bindparam("g")),
+                        updates)
+                if snapshots:
+                    await session.execute(insert(PositionSnapshot.__table__), snapshots)
+        if snapshot_due:
+            self._last_snapshot_at = now
+        self.exposure = exposure
+        for event in events:
+            self.bus.publish(event)
+        return exposure
 
     async def end_of_day(self, day: date) -> None:
         """Expire the day's signals and publish the daily summary (once per day)."""
@@ -1104,6 +1148,29 @@ class TradingEngine:
             wins=sum(1 for x in pnls if x > 0), losses=sum(1 for x in pnls if x <= 0),
             realized_pnl=_money(sum(pnls, Decimal(0))), open_positions=still_open))
         await self._resubscribe()
+
+    async def session_open(self) -> None:
+        """Start the trading day: watch today's signals and stream their symbols."""
+        today = self.trading_date()
+        if self.calendar.is_session(today):
+            await self._load_signals(today, force=True)
+
+    async def session_close(self) -> None:
+        """Publish the end-of-day report if the timer has not already done it."""
+        today = self.trading_date()
+        if self.calendar.is_session(today) and today not in self._summarised:
+            await self.end_of_day(today)
+
+    async def daily_reset(self) -> None:
+        """Forget per-day state of earlier days (locks, throttles, the loaded date)."""
+        today = self.trading_date()
+        self._summarised = {d for d in self._summarised if d >= today}
+        self._proposal_locks = defaultdict(asyncio.Lock, {
+            k: v for k, v in self._proposal_locks.items() if v.locked()})
+        self._last_mark_event.clear()
+        self._last_bar.clear()
+        if self._loaded_date != today:
+            self.bias.clear()
 
     # -------------------------------------------------------- admin controls --------
 
@@ -1307,6 +1374,6 @@ def _position_state(pos: PositionRow) -> PositionState:
         expiry=OptionContract.parse(pos.contract).expiry)
 
 
-__all__ = ["ConfirmOutcome", "ConfirmResult", "EngineError", "ProposalPlan", "TradingEngine"]
+__all__ = ["ConfirmOutcome", "ConfirmResult", "EngineError", "Exposure", "ProposalPlan", "TradingEngine"]
 
 

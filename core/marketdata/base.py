@@ -71,6 +71,22 @@ class MarketData(ABC):
     async def option_quote(self, symbol: str) -> OptionSnapshot:
         """Return the snapshot of one contract; raise ``UnknownSymbol`` if it is not listed."""
 
+    async def option_quotes(self, symbols: Iterable[str]) -> dict[str, OptionSnapshot]:
+        """Return snapshots of many contracts at once; unknown or unquoted ones are left out.
+
+        The default asks one contract at a time; implementations that can batch (the
+        simulated market prices a whole underlying in one vectorized pass) override it.
+        """
+        from core.brokers.errors import BrokerError
+
+        out: dict[str, OptionSnapshot] = {}
+        for symbol in symbols:
+            try:
+                out[symbol] = await self.option_quote(symbol)
+            except BrokerError:
+                continue
+        return out
+
     @abstractmethod
     def price_stream(self, symbols: Iterable[str] = (), *, bars: bool = False) -> PriceStream:
         """Open a live stream of trades (or completed 1-minute bars with ``bars=True``)."""

@@ -316,6 +316,23 @@ class SimMarketData(MarketData):
         spot = self.price_at(contract.underlying, t)
         return self._price(contract.underlying, spot, t, [contract])[0]
 
+    def option_quotes_at(self, symbols: Iterable[str], t: datetime) -> dict[str, OptionSnapshot]:
+        """Return snapshots of many contracts at ``t``, each underlying priced in one pass."""
+        groups: dict[str, list[OptionContract]] = {}
+        for symbol in symbols:
+            try:
+                contract = OptionContract.parse(symbol)
+            except ValueError:
+                continue
+            if self.is_listed(contract, t):
+                groups.setdefault(contract.underlying, []).append(contract)
+        out: dict[str, OptionSnapshot] = {}
+        for underlying, contracts in groups.items():
+            spot = self.price_at(underlying, t)
+            for snap in self._price(underlying, spot, t, contracts):
+                out[snap.symbol] = snap
+        return out
+
     def settlement_price(self, underlying: str, day: date) -> float:
         """Return the closing price of ``underlying`` on session ``day`` (used at expiry)."""
         bars = self.day_bars(underlying, day)
@@ -423,6 +440,10 @@ class SimMarketData(MarketData):
     async def option_quote(self, symbol: str) -> OptionSnapshot:
         """Return one contract at the clock's now."""
         return self.option_quote_at(symbol, self.clock.now())
+
+    async def option_quotes(self, symbols: Iterable[str]) -> dict[str, OptionSnapshot]:
+        """Return snapshots of many contracts at the clock's now (one pass per underlying)."""
+        return self.option_quotes_at(symbols, self.clock.now())
 
     def price_stream(self, symbols: Iterable[str] = (), *, bars: bool = False) -> SimPriceStream:
         """Stream prices paced by the clock (every second for trades, every minute for bars)."""
