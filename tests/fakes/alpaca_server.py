@@ -10,7 +10,10 @@ state are changed), so the real alpaca-py client parses them. Fault knobs:
   connection without answering (a submit whose outcome is unknown);
 - :meth:`FakeAlpaca.drop_streams` / ``stream_paused`` - cut the websocket(s) / lose events;
 - :meth:`FakeAlpaca.fill` - fill (part of) a resting order; :meth:`FakeAlpaca.push_update` -
-  send any trade update, e.g. duplicates or out-of-order events.
+  send any trade update, e.g. duplicates or out-of-order events;
+- :attr:`FakeAlpaca.market` - the stock market-data websocket (``/v2/iex``, ``/v2/sip``) in
+  alpaca-py's msgpack protocol (see :mod:`tests.fakes.alpaca_data_stream`): publish trades and
+  bars, take it down and up.
 
 Run standalone: ``python -m tests.fakes.alpaca_server --port 8765``.
 """
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.alpaca_data_stream import FakeMarketStream
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "alpaca"
 OCC_LEN = 15
@@ -84,6 +89,8 @@ class FakeAlpaca:
         self.streams: set[web.WebSocketResponse] = set()
         self.stream_paused = False
         self.connections = 0
+        #: the stock market-data websocket
+        self.market = FakeMarketStream()
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -107,6 +114,8 @@ class FakeAlpaca:
         r.add_get("/v1beta1/options/snapshots/{underlying}", self.h_chain)
         r.add_get("/v1beta1/options/snapshots", self.h_snapshots)
         r.add_get("/stream", self.h_stream)
+        r.add_get("/v2/iex", self.market.handler)
+        r.add_get("/v2/sip", self.market.handler)
         return app
 
     async def start(self, port: int = 0) -> str:
@@ -128,9 +137,15 @@ class FakeAlpaca:
         """Return the trade_updates websocket URL."""
         return f"ws://127.0.0.1:{self.port}/stream"
 
+    @property
+    def data_stream_url(self) -> str:
+        """Return the stock market-data websocket URL (IEX feed)."""
+        return f"ws://127.0.0.1:{self.port}/v2/iex"
+
     async def stop(self) -> None:
         """Close websockets and stop serving."""
         await self.drop_streams()
+        await self.market.drop()
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -329,8 +344,11 @@ class FakeAlpaca:
         template = body["trades"]["AAPL"]
         trades = {}
         for s in request.query.get("symbols", "").split(","):
+            published = self.market.latest_trade_json(s, template)
             q = self.quotes.get(s)
-            if q is not None:
+            if published is not None:
+                trades[s] = published
+            elif q is not None:
                 trades[s] = dict(template, p=float((q[0] + q[1]) / 2), t=_now())
         return web.json_response({"trades": trades})
 
@@ -347,6 +365,12 @@ class FakeAlpaca:
     async def h_bars(self, request: web.Request) -> web.Response:
         body = fixture("stock_bars.json")
         want = request.query.get("symbols", "").split(",")
+        if request.query.get("timeframe") == "1Min":  # minute bars: what the market stream published
+            start = request.query.get("start")
+            since = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+            if since is not None and since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            return web.json_response({"bars": self.market.bars_json(want, since), "next_page_token": None})
         body["bars"] = {k: v for k, v in body["bars"].items() if k in want}
         body["next_page_token"] = None
         return web.json_response(body)
