@@ -2,11 +2,12 @@
 
 :func:`implied_vol` never raises for market data: entries without a defined implied
 volatility get NaN and a :class:`IVReason` explaining why (expired, price outside the
-no-arbitrage bounds, no price, ...). Method (details in :mod:`core.options._kernel`): an
-explicit Stefanica–Radoičić initial guess, two third-order Householder steps on the log of
-Jäckel's normalised price, and a bracketed fallback for the rare entries that do not
-converge. Accuracy is at the level of the double-precision price (|σ̂ − σ| < 1e-8 wherever
-vega is not negligible).
+no-arbitrage bounds, no price, ...). Method (details in :mod:`core.options._kernel`): in
+Jäckel's normalised form, an interpolated initial guess (within 6.3e-4) and one fifth-order
+step on the log of the normalised price; outside the table a Stefanica–Radoičić explicit
+guess and two third-order Householder steps; a bracketed fallback for anything left.
+Accuracy is at the level of the double-precision price (|σ̂ − σ| < 1e-8 wherever vega is not
+negligible). Inputs are processed in cache-sized chunks with reused buffers.
 
 The model is European Black–Scholes–Merton with a continuous dividend yield; for listed
 American equity options this is the usual market convention for short expiries.
