@@ -104,7 +104,7 @@ class ChainGreeks:
     basis: PriceBasis
     now: datetime
     rate: float
-    div_yield: float
+    div_yield: FloatArray
     spot: FloatArray
     t: FloatArray
     price: FloatArray
@@ -368,8 +368,8 @@ class OptionChain:
             basis=basis,
             now=now,
             rate=float(rate),
-            div_yield=float(np.nanmean(yields)) if len(self) else 0.0,
-            spot=np.broadcast_to(spots, (len(self),)).astype(np.float64),
+            div_yield=yields,
+            spot=spots,
             t=t,
             price=price,
             iv=result.iv,

@@ -189,3 +189,54 @@ def test_non_numeric_or_mismatched_inputs_raise_a_clear_error() -> None:
         implied_vol("abc", 100.0, 100.0, 0.5, 0.0, 0.0, True)
     with pytest.raises(ValueError, match="broadcast"):
         implied_vol([1.0, 2.0], 100.0, [90.0, 100.0, 110.0], 0.5, 0.0, 0.0, True)
+
+
+def test_options_far_outside_the_interpolation_table_still_round_trip() -> None:
+    # Huge total volatility (c > 0.35) and strikes thousands of times the spot take the
+    # explicit-guess path; they must be just as exact.
+    spot = 10.0
+    strike = np.array([10.0, 10.0 * np.exp(8.5), 10.0 * np.exp(-8.5), 40.0, 2.5])
+    t = np.array([2.0, 2.0, 2.0, 1.0, 1.0])
+    vol = np.array([3.0, 4.0, 4.0, 2.5, 2.5])
+    for is_call in (True, False):
+        price = bsm_price(spot, strike, t, 0.03, 0.0, vol, is_call)
+        vega = bsm_greeks(spot, strike, t, 0.03, 0.0, vol, is_call).vega
+        res = implied_vol(price, spot, strike, t, 0.03, 0.0, is_call)
+        meaningful = _vega_not_negligible(vega, spot, strike)
+        assert meaningful.sum() >= 4
+        assert np.all(res.reason[meaningful] == IVReason.OK)
+        np.testing.assert_allclose(res.iv[meaningful], vol[meaningful], rtol=0, atol=1e-8)
+
+
+def test_interpolated_guess_is_within_its_documented_accuracy() -> None:
+    from core.options import _kernel
+
+    rng = np.random.default_rng(8)
+    n = 50_000
+    s = 10 ** rng.uniform(np.log10(3e-4), 0.0, n)
+    a = np.minimum(rng.uniform(0.0, 30.0, n) * s, 7.0)
+    beta = np.exp(-a / 2) * bsm_price(1.0, np.exp(a), 1.0, 0.0, 0.0, s, True)  # normalised
+    ln_c = np.log(beta) + a / 2
+    inside = (ln_c <= np.log(0.35)) & np.isfinite(ln_c)
+    pool = _kernel.Pool(int(inside.sum()))
+    guess = _kernel.guess_table().guess(pool, a[inside], ln_c[inside])
+    assert np.max(np.abs(guess / s[inside] - 1)) < 6.5e-4
+
+
+def test_concurrent_threads_get_the_same_answers() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    n = 30_000
+    spot = rng.uniform(50, 500, n)
+    strike = spot * np.exp(rng.normal(0, 0.1, n))
+    t = rng.uniform(1, 60, n) / 365
+    vol = rng.uniform(0.1, 0.9, n)
+    price = bsm_price(spot, strike, t, 0.04, 0.0, vol, True)
+    expected = implied_vol(price, spot, strike, t, 0.04, 0.0, True).iv
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(lambda _: implied_vol(price, spot, strike, t, 0.04, 0.0, True).iv, range(8))
+        )
+    for got in results:
+        np.testing.assert_array_equal(got, expected)
