@@ -89,6 +89,8 @@ class Pool:
 
     def take(self, n: int) -> FloatArray:
         """Return a buffer of length ``n`` (contents undefined)."""
+        if n > self.size:
+            raise ValueError(f"chunk of {n} exceeds the pool's buffer size {self.size}")
         base = self._free.pop() if self._free else np.empty(self.size)
         return base[:n]
 
@@ -104,7 +106,7 @@ _local = threading.local()
 def pool() -> Pool:
     """Return this thread's buffer pool."""
     p: Pool | None = getattr(_local, "pool", None)
-    if p is None:
+    if p is None or p.size != CHUNK:
         p = _local.pool = Pool(CHUNK)
     return p
 
