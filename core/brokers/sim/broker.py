@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from core.brokers.base import Broker, EventHub, Subscription
-from core.brokers.errors import OrderRejected
+from core.brokers.errors import BrokerError, OrderRejected
 from core.brokers.models import (
     Account,
     Order,
@@ -23,7 +24,7 @@ from core.brokers.models import (
     TimeInForce,
 )
 from core.brokers.sim.engine import SimExchange
-from core.brokers.sim.store import SimStore
+from core.brokers.sim.store import SaveBatch, SimStore
 from core.clock import Clock
 from core.db.session import Database
 from core.marketdata.sim import SimMarketData
@@ -32,13 +33,27 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
+@dataclass
+class _Ticket:
+    """The fate of one save batch, shared by every operation in it."""
+
+    done: bool = False
+    error: BaseException | None = None
+
+
 class SimBroker(Broker):
     """The embedded paper exchange; its state lives in the project database.
 
     Every call first brings the exchange up to the clock's ``now`` (resting orders matched,
-    day orders expired, options settled), then applies the operation and saves the changes in
-    one transaction before publishing the order events. A background task does the same every
-    ``tick`` of clock time, so fills happen even when nobody asks.
+    day orders expired, options settled), then applies the operation; it returns only once the
+    changes are committed to the database, and order events are published after that commit.
+    A background task does the same every ``tick`` of clock time, so fills happen even when
+    nobody asks.
+
+    Group commit: operations that run while a save is in flight are gathered into the next
+    batch and written together in one transaction, so concurrent callers share commits; each
+    still returns only after its own changes are durable (a restart never loses an
+    acknowledged order). :meth:`submit_many` places many orders with one commit.
     """
 
     name = "sim"
@@ -66,6 +81,14 @@ class SimBroker(Broker):
         self.exchange: SimExchange | None = None
         self._hub: EventHub[OrderUpdate] = EventHub()
         self._lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()
+        #: changes applied in memory and not yet written, with their events
+        self._batch = SaveBatch()
+        self._batch_events: list[OrderUpdate] = []
+        self._ticket = _Ticket()
+        #: transactions written, and operations they carried (group-commit figures)
+        self.commits = 0
+        self.committed_operations = 0
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -105,17 +128,45 @@ class SimBroker(Broker):
         return self.exchange
 
     async def _run(self, op: Callable[[SimExchange, datetime], R]) -> R:
+        failure: BaseException | None = None
         async with self._lock:
             ex = self._ex()
             now = self.clock.now()
             ex.process(now)
             try:
                 result = op(ex, now)
-            finally:
-                await self.store.save(ex.take_changes(), ex.cash, ex.processed_until)
-                for event in ex.take_events():
-                    self._hub.publish(event)
-            return result
+            except BaseException as exc:  # still commit what process() changed, then raise
+                failure = exc
+            # capture the values now: later operations may change the same objects
+            self._batch.add(ex.take_changes(), ex.cash, ex.processed_until)
+            self._batch_events.extend(ex.take_events())
+            ticket = self._ticket
+        await self._commit(ticket)
+        if failure is not None:
+            raise failure
+        return result
+
+    async def _commit(self, ticket: _Ticket) -> None:
+        """Return once the batch of ``ticket`` is written; raise its error if the write failed."""
+        async with self._write_lock:
+            if not ticket.done:
+                # take everything applied so far: ours and whatever ran while we waited
+                batch, events = self._batch, self._batch_events
+                self._batch, self._batch_events, self._ticket = SaveBatch(), [], _Ticket()
+                try:
+                    await self.store.save_batch(batch)
+                except BaseException as exc:
+                    ticket.error = exc
+                finally:
+                    ticket.done = True
+                if ticket.error is None:
+                    if batch:
+                        self.commits += 1
+                    self.committed_operations += batch.operations
+                    for event in events:
+                        self._hub.publish(event)
+        if ticket.error is not None:
+            raise ticket.error
 
     async def sync(self) -> None:
         """Bring the exchange up to the clock's now (match, expire, settle) and save."""
@@ -129,6 +180,22 @@ class SimBroker(Broker):
     async def submit_order(self, request: OrderRequest) -> Order:
         """Place an order (idempotent on the client order id)."""
         return await self._run(lambda ex, now: ex.submit(request, now).snapshot())
+
+    async def submit_many(self, requests: list[OrderRequest]) -> list[Order | BrokerError]:
+        """Place several orders with one commit; return each order or the error that refused it.
+
+        Every returned order is durable when this returns; a refused request does not stop
+        the others.
+        """
+        def op(ex: SimExchange, now: datetime) -> list[Order | BrokerError]:
+            out: list[Order | BrokerError] = []
+            for r in requests:
+                try:
+                    out.append(ex.submit(r, now).snapshot())
+                except BrokerError as err:
+                    out.append(err)
+            return out
+        return await self._run(op)
 
     async def get_order(self, order_id: str) -> Order:
         """Return an order by id."""

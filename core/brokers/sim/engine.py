@@ -104,8 +104,13 @@ class SimOrder:
         return OPTION_MULTIPLIER if self.asset_class is AssetClass.US_OPTION else Decimal(1)
 
     def snapshot(self) -> Order:
-        """Return the immutable view of the order."""
-        return Order(
+        """Return the immutable view of the order.
+
+        Built without re-validation (``model_construct``): the engine only holds values that
+        passed the request's validation and keeps ``0 <= filled_qty <= qty`` itself. This is the
+        hot path of every event.
+        """
+        return Order.model_construct(
             id=self.id, client_order_id=self.client_order_id, symbol=self.symbol,
             asset_class=self.asset_class, side=self.side, type=self.type,
             time_in_force=self.time_in_force, qty=self.qty, filled_qty=self.filled_qty,
@@ -220,7 +225,7 @@ class SimExchange:
     def _emit(self, event: OrderEventType, o: SimOrder, now: datetime, *,
               fill: SimFill | None = None) -> None:
         self._seq += 1
-        self.events.append(OrderUpdate(
+        self.events.append(OrderUpdate.model_construct(  # the engine's events are consistent by construction
             event=event, order=o.snapshot(), timestamp=now,
             execution_id=fill.id if fill else f"{o.id}:{event.value}:{self._seq}",
             fill_qty=fill.qty if fill else None, fill_price=fill.price if fill else None,

@@ -1,13 +1,22 @@
-"""Persistence of the simulated exchange in the project database."""
+"""Persistence of the simulated exchange in the project database.
+
+Changes are written as plain Core ``executemany`` statements (no ORM unit of work), one
+transaction per :class:`SaveBatch`. A batch holds the row values captured when each operation
+finished, so a batch that merges several operations writes exactly the state they left, even if
+later operations have changed the engine's objects since.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from core.brokers.models import AssetClass, OrderSide, OrderStatus, OrderType, TimeInForce
 from core.brokers.sim.engine import Changes, SimFill, SimOrder, SimPosition
@@ -40,8 +49,71 @@ def _position_values(p: SimPosition) -> dict[str, object]:
             "updated_at": p.updated_at}
 
 
+@dataclass
+class SaveBatch:
+    """Row values of one or more operations, written in one transaction."""
+
+    new_orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    positions: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    cash: Decimal | None = None
+    processed_until: datetime | None = None
+    operations: int = 0
+
+    def __bool__(self) -> bool:
+        return self.cash is not None
+
+    def add(self, ch: Changes, cash: Decimal, processed_until: datetime) -> None:
+        """Capture the values of one operation's changes (later values win)."""
+        self.operations += 1
+        if not ch:
+            return
+        for oid, o in ch.new_orders.items():
+            self.new_orders[oid] = _order_values(o)
+        for oid, o in ch.orders.items():
+            if oid in ch.new_orders:
+                continue
+            values = _order_values(o)
+            if oid in self.new_orders:
+                self.new_orders[oid] = values  # inserted by this batch: insert the newest state
+            else:
+                self.orders[oid] = values
+        self.fills.extend(_fill_values(f) for f in ch.fills)
+        for sym, p in ch.positions.items():
+            self.positions[sym] = _position_values(p) if p is not None else None
+        self.cash, self.processed_until = cash, processed_until
+
+
+_ORDER_UPDATE = (
+    update(SimOrderRow.__table__)
+    .where(SimOrderRow.__table__.c.id == bindparam("_id"))
+)
+
+
+def _write(s: Session, b: SaveBatch) -> None:
+    conn = s.connection()
+    if b.new_orders:
+        conn.execute(insert(SimOrderRow.__table__), list(b.new_orders.values()))
+    if b.orders:
+        rows = [{**{k: v for k, v in o.items() if k != "id"}, "_id": o["id"]} for o in b.orders.values()]
+        conn.execute(_ORDER_UPDATE, rows)
+    if b.fills:
+        conn.execute(insert(SimFillRow.__table__), b.fills)
+    if b.positions:
+        conn.execute(delete(SimPositionRow.__table__).where(
+            SimPositionRow.__table__.c.symbol.in_(list(b.positions))))
+        live = [p for p in b.positions.values() if p is not None]
+        if live:
+            conn.execute(insert(SimPositionRow.__table__), live)
+    conn.execute(
+        update(SimAccountRow.__table__).where(SimAccountRow.__table__.c.id == ACCOUNT_ID)
+        .values(cash=b.cash, processed_until=b.processed_until, updated_at=b.processed_until)
+    )
+
+
 class SimStore:
-    """Reads and writes the simulated account, one transaction per exchange operation."""
+    """Reads and writes the simulated account, one transaction per save batch."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -80,26 +152,19 @@ class SimStore:
             raise StorageError(f"could not load the simulated account: {exc.__class__.__name__}") from exc
 
     async def save(self, ch: Changes, cash: Decimal, processed_until: datetime) -> None:
-        """Write one batch of changes atomically."""
+        """Write one operation's changes atomically."""
         if not ch:
+            return
+        batch = SaveBatch()
+        batch.add(ch, cash, processed_until)
+        await self.save_batch(batch)
+
+    async def save_batch(self, batch: SaveBatch) -> None:
+        """Write a batch atomically (one transaction, one ``executemany`` per table)."""
+        if not batch:
             return
         try:
             async with self.sessions.begin() as s:
-                if ch.new_orders:
-                    await s.execute(insert(SimOrderRow), [_order_values(o) for o in ch.new_orders.values()])
-                updated = [o for oid, o in ch.orders.items() if oid not in ch.new_orders]
-                if updated:
-                    await s.execute(update(SimOrderRow), [_order_values(o) for o in updated])
-                if ch.fills:
-                    await s.execute(insert(SimFillRow), [_fill_values(f) for f in ch.fills])
-                if ch.positions:
-                    await s.execute(delete(SimPositionRow).where(SimPositionRow.symbol.in_(list(ch.positions))))
-                    live = [_position_values(p) for p in ch.positions.values() if p is not None]
-                    if live:
-                        await s.execute(insert(SimPositionRow), live)
-                await s.execute(
-                    update(SimAccountRow).where(SimAccountRow.id == ACCOUNT_ID)
-                    .values(cash=cash, processed_until=processed_until, updated_at=processed_until)
-                )
+                await s.run_sync(_write, batch)
         except SQLAlchemyError as exc:
             raise StorageError(f"could not save the simulated account: {exc.__class__.__name__}") from exc
