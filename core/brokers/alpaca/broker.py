@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -40,18 +41,21 @@ from core.brokers.alpaca.rest import AlpacaRest, RetryPolicy, disable_sdk_retrie
 from core.brokers.base import Broker, EventHub
 from core.brokers.errors import (
     BrokerError,
+    InvalidOrder,
     OrderNotFound,
     OrderRejected,
     SubmitOutcomeUnknown,
 )
 from core.brokers.models import (
     Account,
+    AssetClass,
     Order,
     OrderEventType,
     OrderRequest,
     OrderStatus,
     OrderUpdate,
     Position,
+    TimeInForce,
 )
 from core.brokers.ticks import checked_limit_price
 from core.clock import Clock, SystemClock
@@ -289,6 +293,9 @@ class AlpacaBroker(Broker):
 
     async def submit_order(self, request: OrderRequest) -> Order:
         """Place an order; reconcile by client order id instead of blind retries."""
+        if request.asset_class is AssetClass.US_OPTION and request.time_in_force is not TimeInForce.DAY:
+            raise InvalidOrder(f"Alpaca accepts only day orders for options, not {request.time_in_force.value}; "
+                               "nothing was sent")
         limit = request.limit_price
         if limit is not None and request.symbol is not None and not request.is_multileg:
             limit = checked_limit_price(request.symbol, limit, request.side,  # type: ignore[arg-type]
@@ -347,18 +354,47 @@ class AlpacaBroker(Broker):
         limit_price: Decimal | None = None,
         client_order_id: str | None = None,
     ) -> Order:
-        """Replace an open order (not retried: a replace is not idempotent)."""
+        """Replace an open order; retried like a submit, reconciled by the new client order id.
+
+        Without ``client_order_id`` one is generated, so a replace whose answer was lost is
+        found again instead of being sent twice.
+        """
         if limit_price is not None:
             current = await self.get_order(order_id)
             if current.symbol and current.side:
                 limit_price = checked_limit_price(current.symbol, limit_price, current.side, allow_rounding=False)
+        cid = client_order_id or str(uuid.uuid4())
         req = ReplaceOrderRequest(
             qty=int(qty) if qty is not None else None,
             limit_price=float(limit_price) if limit_price is not None else None,
-            client_order_id=client_order_id,
+            client_order_id=cid,
         )
-        a = await self.rest.call(self.trading.replace_order_by_id, order_id, req, retry=False)
-        return self._remember(order_from_alpaca(a))
+        return await self._reconciled(cid, lambda: self.rest.once(self.trading.replace_order_by_id, order_id, req))
+
+    async def _reconciled(self, cid: str, send: Callable[[], Awaitable[Any]]) -> Order:
+        """Send a request that creates the order ``cid``; after a temporary failure, look it up
+        by ``cid`` and re-send only if Alpaca does not have it."""
+        policy = self.rest.policy
+        attempt = 0
+        while True:
+            try:
+                return self._remember(order_from_alpaca(await send()))
+            except BrokerError as err:
+                if not err.temporary:
+                    raise
+                attempt += 1
+                log.warning("request for %s: outcome unknown (%s); reconciling (attempt %d)", cid, err, attempt)
+                if attempt > policy.max_retries:
+                    raise SubmitOutcomeUnknown(cid) from err
+                await self.rest._sleep(policy.delay(attempt, getattr(err, "retry_after", None)))
+                try:
+                    existing = await self._lookup(cid)
+                except BrokerError as lookup_err:
+                    if not lookup_err.temporary:
+                        raise
+                    raise SubmitOutcomeUnknown(cid) from lookup_err
+                if existing is not None:
+                    return existing
 
     async def list_open_orders(self) -> list[Order]:
         """Return the open orders."""
