@@ -19,8 +19,15 @@ Usage::
     python benchmarks/greeks.py --json     # one JSON object
     python benchmarks/greeks.py --sizes 10000 --repeat 15
 
-Peers are optional (``pip install -e '.[bench]'`` or the commands in the README); when one
-is missing the table says "not installed" and the JSON carries null for its fields.
+Peers are optional and never needed at run time. Install them into the venv with::
+
+    pip install numba pandas QuantLib
+    pip install --no-deps py_lets_be_rational==1.0.0 py_vollib==1.0.1 py_vollib_vectorized==0.1.1
+
+(``--no-deps`` because py_lets_be_rational 1.0.0 pins ancient numpy and numba; see
+``shared/notes/benchmark-peers.md``). When one is missing the table says "not installed" and
+the JSON carries null for its fields (plus ``<peer>_status``); a peer that is installed but
+broken is reported as "failed: ..." instead of stopping the run.
 """
 
 from __future__ import annotations
@@ -64,7 +71,8 @@ DIV_YIELD = 0.013
 PEERS = ("py_vollib_vectorized", "quantlib")
 GREEKS = ("delta", "gamma", "theta", "vega", "rho")
 _EPS = float(np.finfo(np.float64).eps)
-_NOT_INSTALLED = 3  # worker exit code
+_NOT_INSTALLED = 3  # worker exit codes
+_FAILED = 4
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -231,23 +239,27 @@ def worker_main(name: str, input_path: Path, output_path: Path, repeat: int) -> 
         ms, out = _WORKERS[name](data, repeat)
     except ImportError:
         return _NOT_INSTALLED
+    except Exception as e:  # a broken install (e.g. numba typing errors) is reported, not fatal
+        print(f"{type(e).__name__}: {e}"[:500], file=sys.stderr)
+        return _FAILED
     np.savez(output_path, ms=np.array(ms), **out)
     return 0
 
 
 def run_peer(
     name: str, data: dict[str, np.ndarray], repeat: int, tmp: Path
-) -> tuple[float, dict[str, np.ndarray]] | None:
-    """Time a peer in a separate process; return None when it is not installed."""
+) -> tuple[float, dict[str, np.ndarray]] | str:
+    """Time a peer in a separate process; return why not ("not installed", "failed: ...")."""
     inp, outp = tmp / f"chain_{name}.npz", tmp / f"out_{name}.npz"
     np.savez(inp, **data)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--input", str(inp),
            "--output", str(outp), "--repeat", str(repeat)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode == _NOT_INSTALLED:
-        return None
+        return "not installed"
     if proc.returncode != 0:
-        raise RuntimeError(f"{name} worker failed:\n{proc.stderr[-2000:]}")
+        last = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+        return f"failed: {last[0][:200]}"
     res = dict(np.load(outp))
     return float(res.pop("ms")), res
 
@@ -307,6 +319,7 @@ def benchmark(sizes: tuple[int, ...], repeat: int, peers: tuple[str, ...]) -> di
             "numpy": np.__version__,
             "rate": RATE,
             "div_yield": DIV_YIELD,
+            "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         },
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -321,21 +334,25 @@ def benchmark(sizes: tuple[int, ...], repeat: int, peers: tuple[str, ...]) -> di
                 "ours_max_iv_err": ours_acc["max_iv_err"],
                 "ours_iv_failures": ours_acc["iv_failures"],
                 "ours_max_greek_err": ours_acc["max_greek_err"],
+                "ours_greek_err": ours_acc["greek_err"],
             }
             for peer in peers:
                 peer_res = run_peer(peer, data, repeat, Path(tmp))
-                if peer_res is None:
+                if isinstance(peer_res, str):
+                    row[f"{peer}_status"] = peer_res
                     row |= {f"{peer}_ms": None, f"{peer}_max_iv_err": None, f"{peer}_iv_failures": None,
-                            f"{peer}_max_greek_err": None, f"{peer}_max_theta_err_per_year": None,
-                            f"speedup_vs_{peer}": None}  # fmt: skip
+                            f"{peer}_max_greek_err": None, f"{peer}_greek_err": None,
+                            f"{peer}_max_theta_err_per_year": None, f"speedup_vs_{peer}": None}  # fmt: skip
                     continue
                 ms, out = peer_res
                 acc = accuracy(data, out)
                 row |= {
+                    f"{peer}_status": "ok",
                     f"{peer}_ms": round(ms, 4),
                     f"{peer}_max_iv_err": acc["max_iv_err"],
                     f"{peer}_iv_failures": acc["iv_failures"],
                     f"{peer}_max_greek_err": acc["max_greek_err"],
+                    f"{peer}_greek_err": acc["greek_err"],
                     f"{peer}_max_theta_err_per_year": acc["max_theta_err_per_year"],
                     f"speedup_vs_{peer}": round(ms / ours_ms, 2),
                 }
@@ -343,9 +360,9 @@ def benchmark(sizes: tuple[int, ...], repeat: int, peers: tuple[str, ...]) -> di
     return result
 
 
-def _fmt_ms(ms: float | None, ours: float) -> str:
+def _fmt_ms(ms: float | None, ours: float, status: str | None) -> str:
     if ms is None:
-        return "not installed"
+        return (status or "not installed")[:22]
     return f"{ms:9.2f} ({ms / ours:5.1f}x)"
 
 
@@ -363,17 +380,16 @@ def print_table(result: dict[str, Any]) -> None:
     for n, row in result["sizes"].items():
         print(
             f"{int(n):>10,} {row['ours_ms']:9.2f} "
-            f"{_fmt_ms(row['py_vollib_vectorized_ms'], row['ours_ms']):>24} "
-            f"{_fmt_ms(row['quantlib_ms'], row['ours_ms']):>22}"
+            f"{_fmt_ms(row['py_vollib_vectorized_ms'], row['ours_ms'], row.get('py_vollib_vectorized_status')):>24} "
+            f"{_fmt_ms(row['quantlib_ms'], row['ours_ms'], row.get('quantlib_status')):>22}"
         )
     print()
-    print("Accuracy where vega is not negligible: max |IV - true vol| (failures);")
+    print("Accuracy where vega is not negligible: max |IV - true vol| and failures; Greeks: max")
     print(
-        "Greeks: max |Greek - closed form at that library's IV| (theta per day, vega per point, rho per 1 %)"
+        "|Greek - closed form at that library's own IV| (theta per day, vega per vol point, rho per 1 %)"
     )
-    print(
-        f"{'contracts':>10} {'library':>22} {'max IV err':>11} {'failed':>7} {'max Greek err':>14} {'theta err $/yr':>15}"
-    )
+    head = f"{'contracts':>10} {'library':>21} {'IV err':>8} {'failed':>6}"
+    print(head + "".join(f" {g:>8}" for g in GREEKS))
     for n, row in result["sizes"].items():
         for lib, key in (
             ("ours", "ours"),
@@ -381,15 +397,13 @@ def print_table(result: dict[str, Any]) -> None:
             ("QuantLib", "quantlib"),
         ):
             if row.get(f"{key}_ms") is None:
-                print(f"{int(n):>10,} {lib:>22} {'not installed':>11}")
+                print(f"{int(n):>10,} {lib:>21} {row.get(f'{key}_status', 'not installed')}")
                 continue
-            theta_year = row.get(f"{key}_max_theta_err_per_year")
-            if key == "ours":
-                theta_year = None
+            errs = row[f"{key}_greek_err"]
             print(
-                f"{int(n):>10,} {lib:>22} {_fmt_err(row[f'{key}_max_iv_err']):>11} "
-                f"{row[f'{key}_iv_failures']:>7} {_fmt_err(row[f'{key}_max_greek_err']):>14} "
-                f"{_fmt_err(theta_year) if theta_year is not None else '':>15}"
+                f"{int(n):>10,} {lib:>21} {_fmt_err(row[f'{key}_max_iv_err']):>8} "
+                f"{row[f'{key}_iv_failures']:>6}"
+                + "".join(f" {_fmt_err(errs[g]):>8}" for g in GREEKS)
             )
 
 
