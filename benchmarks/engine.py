@@ -18,24 +18,20 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from core.brokers.sim.broker import SimBroker  # noqa: E402
-from core.calendar import MarketCalendar  # noqa: E402
-from core.clock import FakeClock  # noqa: E402
-from core.db.models.trading import PositionRow  # noqa: E402
-from core.db.session import open_database  # noqa: E402
-from core.engine.engine import TradingEngine  # noqa: E402
-from core.events import EventBus  # noqa: E402
-from core.marketdata.models import ChainFilter  # noqa: E402
-from core.marketdata.sim import SimMarketData  # noqa: E402
+from core.brokers.sim.broker import SimBroker
+from core.calendar import MarketCalendar
+from core.clock import FakeClock
+from core.db.models.trading import PositionRow
+from core.db.session import open_database
+from core.engine.engine import TradingEngine
+from core.events import EventBus
+from core.marketdata.models import ChainFilter
+from core.marketdata.sim import SimMarketData
 
 
 class QuotedMarket(SimMarketData):
