@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Final
 
 from core.parsing.lexer import DASH, NUM, PUNCT, WORD, Token
-from core.parsing.models import Bias, BiasFlip, Comparison, Direction
+from core.parsing.models import Bias, BiasFlip, Comparison, Direction, trusted
 from core.parsing.vocabulary import (
     COMPARISON_WORDS,
     DIRECTION_PHRASES,
@@ -76,7 +76,7 @@ def read_bias(text: str, tokens: list[Token]) -> Bias:
             side = _find_direction(clause, _FLIP_SIDES)
             price = _first_price(clause, 0)
             if side is not None and price is not None:
-                flip, flip_at = BiasFlip(direction=side[0], price=price), index
+                flip, flip_at = trusted(BiasFlip, {"direction": side[0], "price": price}), index
                 break
 
     direction: Direction | None = None
@@ -104,7 +104,13 @@ def read_bias(text: str, tokens: list[Token]) -> Bias:
         price = flip.price
     if direction is None and flip is not None:
         direction = _opposite(flip.direction)
-    return Bias(direction=direction, condition=condition, price=price, flip=flip, text=text)
+    return trusted(Bias, {
+        "direction": direction,
+        "condition": condition,
+        "price": price,
+        "flip": flip,
+        "text": text,
+    })
 
 
 def _clauses(tokens: list[Token]) -> list[Clause]:
@@ -177,7 +183,7 @@ def _implied_flip(
             if token[0] == WORD and token[2] in UNLESS_WORDS:
                 price = _first_price(clause, i + 1)
                 if price is not None:
-                    return BiasFlip(direction=opposite, price=price), index
+                    return trusted(BiasFlip, {"direction": opposite, "price": price}), index
         if index <= direction_at:
             continue
         start = 0
@@ -186,5 +192,5 @@ def _implied_flip(
             if named is opposite:
                 condition = _condition(clause, start)
                 if condition is not None:
-                    return BiasFlip(direction=opposite, price=condition[1]), index
+                    return trusted(BiasFlip, {"direction": opposite, "price": condition[1]}), index
     return None, -1

@@ -48,7 +48,7 @@ from typing import Final
 
 from core.parsing.dates import read_date
 from core.parsing.lexer import DASH, EMOJI, NUM, PUNCT, WORD, Token
-from core.parsing.models import Aggressiveness, Category, Comparison, Signal
+from core.parsing.models import Aggressiveness, Category, Comparison, Signal, trusted
 from core.parsing.vocabulary import DEFAULT_COMPARISON, NOT_TICKERS, Role
 
 __all__ = ["LineKind", "LineReading", "is_price_like", "read_line", "strip_lead"]
@@ -105,9 +105,15 @@ def read_line(
     ``inherited`` is the category of the previous signal of the same ticker (for "Con 560.00"
     under "Breakdown: Agg 561.70"); ``line_no`` goes into the signals read.
     """
-    i, lead_category, lead_bias = _skip_decoration(tokens, 0)
-    if i >= len(tokens):
-        return _NOISE
+    if len(tokens) > 1 and tokens[0][0] == EMOJI and tokens[1][0] == WORD:
+        # The usual shape ("🔻 Aggressive Breakdown ..."): one emoji, then words.
+        i, lead_role = 1, tokens[0][3]
+        lead_bias = lead_role[0] is Role.BIAS  # type: ignore[index]
+        lead_category = None if lead_bias else lead_role[1]  # type: ignore[index]
+    else:
+        i, lead_category, lead_bias = _skip_decoration(tokens, 0)
+        if i >= len(tokens):
+            return _NOISE
     kind, _text, _key, role = tokens[i]
     first_role = role[0] if role is not None else None  # type: ignore[index]
     if lead_bias or first_role is Role.BIAS:
@@ -257,11 +263,11 @@ def _read_signal(
     line: str,
     line_no: int,
     tokens: list[Token],
-    i: int,
+    start: int,
     lead_category: Category | None,
     inherited: Category | None,
 ) -> LineReading | None:
-    """Read ``head trigger [levels] [targets]`` from ``i``; ``None`` when it is not a signal."""
+    """Read ``head trigger [levels] [targets]`` from ``start``; ``None`` if not a signal."""
     n = len(tokens)
     category: Category | None = None
     side: Category | None = None
@@ -270,37 +276,38 @@ def _read_signal(
     comparison: Comparison | None = None
     unknown = 0
 
-    # head
-    while i < n:
-        token = tokens[i]
-        kind = token[0]
+    # head: words up to the first number
+    i = n
+    for i in range(start, n):
+        kind, _text, _key, role = tokens[i]
         if kind == NUM:
             break
-        if kind == WORD:
-            role = token[3]
-            if role is None:
-                unknown += 1
-            else:
-                what = role[0]  # type: ignore[index]
-                if what is Role.CATEGORY:
-                    if category is None:
-                        category = role[1]  # type: ignore[index]
-                elif what is Role.AGGRESSIVENESS:
-                    if aggressiveness is _NONE:
-                        aggressiveness = role[1]  # type: ignore[index]
-                elif what is Role.COMPARISON:
-                    if comparison is None:
-                        comparison = role[1]  # type: ignore[index]
-                elif what is Role.SIDE:
-                    if not side_seen:
-                        side, side_seen = role[1], True  # type: ignore[index]
-                elif what is Role.ZONE:
-                    zone = True
-                elif what is Role.LIST:
-                    listed = True
-                elif what is Role.BIAS:
-                    return None
-        i += 1
+        if kind != WORD:
+            continue
+        if role is None:
+            unknown += 1
+            continue
+        what, value = role  # type: ignore[misc]
+        if what is Role.CATEGORY:
+            if category is None:
+                category = value
+        elif what is Role.AGGRESSIVENESS:
+            if aggressiveness is _NONE:
+                aggressiveness = value
+        elif what is Role.COMPARISON:
+            if comparison is None:
+                comparison = value
+        elif what is Role.SIDE:
+            if not side_seen:
+                side, side_seen = value, True
+        elif what is Role.ZONE:
+            zone = True
+        elif what is Role.LIST:
+            listed = True
+        elif what is Role.BIAS:
+            return None
+    else:
+        i = n
 
     if category is None:
         if unknown:
@@ -316,7 +323,7 @@ def _read_signal(
     if i >= n:
         return _problem("no readable price")
 
-    # trigger
+    # trigger: a number, or a zone "low-high"
     first = tokens[i][2]
     if first is None:
         return _problem(f"{tokens[i][1]!r} is not a usable price")
@@ -336,15 +343,16 @@ def _read_signal(
             trigger = (first, second) if first <= second else (second, first)  # type: ignore[assignment,operator]
             i += 2
 
-    # levels
-    triggers: list[Decimal | tuple[Decimal, Decimal]] = [trigger]
+    # levels: "Rejection Levels a, b, c"
+    triggers: list[Decimal | tuple[Decimal, Decimal]] | None = None
     if (
         (listed or category in _LEVEL_CATEGORIES)
-        and not isinstance(trigger, tuple)
         and i + 1 < n
         and tokens[i][1] == ","
         and tokens[i + 1][0] == NUM
+        and not isinstance(trigger, tuple)
     ):
+        triggers = [trigger]
         while i + 1 < n and tokens[i][1] == "," and tokens[i + 1][0] == NUM:
             level = tokens[i + 1][2]
             if level is None:
@@ -352,22 +360,20 @@ def _read_signal(
             triggers.append(level)  # type: ignore[arg-type]
             i += 2
 
-    # targets
+    # targets: numbers after markers, up to the first other word
     targets: list[Decimal] = []
     notes: list[str] | None = None
-    while i < n:
-        token = tokens[i]
-        kind = token[0]
+    for index in range(i, n):
+        kind, text, key, role = tokens[index]
         if kind == NUM:
-            if token[2] is None:
-                notes = [*(notes or []), f"target {token[1]!r} is not a usable price, left out"]
+            if key is None:
+                notes = [*(notes or []), f"target {text!r} is not a usable price, left out"]
             else:
-                targets.append(token[2])  # type: ignore[arg-type]
-        elif kind == WORD and (token[3] is None or token[3][0] not in _TARGET_ROLES):  # type: ignore[index]
-            if is_price_like(tokens[i:]):
+                targets.append(key)  # type: ignore[arg-type]
+        elif kind == WORD and (role is None or role[0] not in _TARGET_ROLES):  # type: ignore[index]
+            if is_price_like(tokens[index:]):
                 notes = [*(notes or []), "the numbers after the targets were not read"]
             break
-        i += 1
 
     if isinstance(trigger, tuple):
         final = Comparison.RANGE
@@ -375,7 +381,19 @@ def _read_signal(
         final = comparison
     else:
         final = DEFAULT_COMPARISON[category]
-    if len(triggers) > 1:
+    if triggers is None:
+        signals = [
+            trusted(Signal, {
+                "category": category,
+                "aggressiveness": aggressiveness,
+                "comparison": final,
+                "trigger": trigger,
+                "targets": targets,
+                "line": line,
+                "line_no": line_no,
+            })
+        ]
+    else:
         notes = [
             f"{len(triggers)} {category} levels, each read as its own signal with the same targets"
             if targets
@@ -384,12 +402,18 @@ def _read_signal(
             *(notes or []),
         ]
         signals = [
-            Signal.trusted(category, aggressiveness, final, level, list(targets), line, line_no)
+            trusted(Signal, {
+                "category": category,
+                "aggressiveness": aggressiveness,
+                "comparison": final,
+                "trigger": level,
+                "targets": list(targets),
+                "line": line,
+                "line_no": line_no,
+            })
             for level in triggers
         ]
-    else:
-        signals = [Signal.trusted(category, aggressiveness, final, trigger, targets, line, line_no)]
-    return LineReading(LineKind.SIGNAL, signals=signals, category=category, notes=notes)
+    return LineReading(LineKind.SIGNAL, None, signals, category, notes)
 
 
 def _by_comparison(comparison: Comparison | None) -> Category | None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Final
 
 from core.parsing.vocabulary import WORD_ROLES, Role, emoji_role
@@ -115,6 +116,7 @@ _PIECE = re.compile(
 )
 _PLAIN_NUMBER = re.compile(r"(\d+(?:\.\d+)?)([,;)]?)")
 _DIGITS = frozenset("0123456789")
+_flatten = chain.from_iterable
 
 _decimal_cache: dict[str, Decimal | None] = {}
 
@@ -159,10 +161,6 @@ def _build_chunk_table() -> dict[str, tuple[Token, ...]]:
     return table
 
 
-_CHUNKS: Final = _build_chunk_table()
-"""Chunk → its tokens: the vocabulary, then every chunk without a number seen so far (they
-recur in every post: words, emoji, "Zone:"), up to a bound."""
-_CHUNK_CACHE_LIMIT: Final = len(_CHUNKS) + 20_000
 _PUNCT_TOKENS: Final = {c: (PUNCT, c, c, None) for c in ",;)(:=/|&>"}
 _DASH_TOKEN_SPACED: Final = (DASH, "-", False, None)
 _DASH_TOKEN_TIGHT: Final = (DASH, "-", True, None)
@@ -170,29 +168,42 @@ _DASH_TOKEN_TIGHT: Final = (DASH, "-", True, None)
 
 def tokenize(line: str) -> list[Token]:
     """Split one normalised line into tokens (see the module docstring)."""
-    tokens: list[Token] = []
-    append = tokens.append
-    for chunk in line.split(" "):
-        known = _CHUNKS.get(chunk)
-        if known is not None:
-            if len(known) == 1:
-                append(known[0])
-            else:
-                tokens.extend(known)
-            continue
-        if chunk[0] in _DIGITS:
-            match = _PLAIN_NUMBER.fullmatch(chunk)
-            if match is not None:
-                number, tail = match.groups()
-                append((NUM, number, to_price(number), None))
-                if tail:
-                    append(_PUNCT_TOKENS[tail])
-                continue
-        pieces = _split_chunk(chunk)
-        tokens.extend(pieces)
-        if len(_CHUNKS) < _CHUNK_CACHE_LIMIT and not any(t[0] == NUM for t in pieces):
-            _CHUNKS[chunk] = pieces
-    return tokens
+    # Chunks seen before (the vocabulary, emoji, prices) come from the cache in C; only new
+    # ones reach Python, through _ChunkCache.__missing__.
+    return list(_flatten(map(_CHUNKS.__getitem__, line.split(" "))))
+
+
+class _ChunkCache(dict[str, tuple[Token, ...]]):
+    """Chunk → its tokens. Starts with the vocabulary; learns every chunk it is asked for
+    (words, emoji, "Zone:", prices: they recur within a post and from day to day) and goes
+    back to the vocabulary alone when it reaches ``limit`` entries."""
+
+    def __init__(self, vocabulary: dict[str, tuple[Token, ...]], limit: int) -> None:
+        super().__init__(vocabulary)
+        self.vocabulary = vocabulary
+        self.limit = len(vocabulary) + limit
+
+    def __missing__(self, chunk: str) -> tuple[Token, ...]:
+        if len(self) >= self.limit:
+            self.reset()
+        known = _tokenize_chunk(chunk)
+        self[chunk] = known
+        return known
+
+    def reset(self) -> None:
+        """Forget everything but the vocabulary (tests use it after changing the vocabulary)."""
+        self.clear()
+        self.update(self.vocabulary)
+
+
+def _tokenize_chunk(chunk: str) -> tuple[Token, ...]:
+    if chunk and chunk[0] in _DIGITS:
+        match = _PLAIN_NUMBER.fullmatch(chunk)
+        if match is not None:
+            number, tail = match.groups()
+            token: Token = (NUM, number, to_price(number), None)
+            return (token, _PUNCT_TOKENS[tail]) if tail else (token,)
+    return _split_chunk(chunk)
 
 
 def _split_chunk(chunk: str) -> tuple[Token, ...]:
@@ -218,3 +229,6 @@ def is_role(token: Token, role: Role) -> bool:
     """Return whether a WORD or EMOJI token has ``role`` in the vocabulary."""
     tagged = token[3]
     return tagged is not None and tagged[0] is role  # type: ignore[index]
+
+
+_CHUNKS: Final = _ChunkCache(_build_chunk_table(), limit=20_000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,6 +25,7 @@ __all__ = [
     "Signal",
     "TickerSetup",
     "Trigger",
+    "trusted",
 ]
 
 
@@ -60,6 +61,8 @@ class Direction(StrEnum):
     BULLISH = "bullish"
     BEARISH = "bearish"
 
+
+_M = TypeVar("_M", bound=BaseModel)
 
 _BULLISH_CATEGORIES = frozenset({Category.BREAKOUT, Category.BOUNCE})
 
@@ -99,41 +102,6 @@ class Signal(BaseModel):
             raise ValueError("comparison 'range' needs a [low, high] trigger")
         return self
 
-    @classmethod
-    def trusted(
-        cls,
-        category: Category,
-        aggressiveness: Aggressiveness,
-        comparison: Comparison,
-        trigger: Decimal | tuple[Decimal, Decimal],
-        targets: list[Decimal],
-        line: str,
-        line_no: int,
-    ) -> Signal:
-        """Build a signal from values the grammar already guarantees, without validating.
-
-        Only for the parser's own output: positive finite prices, a ``(low, high)`` range with
-        ``low <= high`` exactly when the comparison is ``range``. It does what
-        :meth:`model_construct` does for this model (no aliases, defaults or private
-        attributes), without its per-field loop: about 2.5 times faster, which matters at
-        eighteen signals a message. ``Signal.model_validate(s.model_dump())`` gives it back.
-        """
-        signal = cls.__new__(cls)
-        _set = object.__setattr__
-        _set(signal, "__dict__", {
-            "category": category,
-            "aggressiveness": aggressiveness,
-            "comparison": comparison,
-            "trigger": trigger,
-            "targets": targets,
-            "line": line,
-            "line_no": line_no,
-        })
-        _set(signal, "__pydantic_fields_set__", set(_SIGNAL_FIELDS))
-        _set(signal, "__pydantic_extra__", None)
-        _set(signal, "__pydantic_private__", None)
-        return signal
-
     @property
     def direction(self) -> Direction:
         """Return bullish for breakouts and bounces, bearish for breakdowns and rejections."""
@@ -150,9 +118,6 @@ class Signal(BaseModel):
     def trigger_high(self) -> Decimal:
         """Return the trigger, or the high end of a zone."""
         return self.trigger[1] if isinstance(self.trigger, tuple) else self.trigger
-
-
-_SIGNAL_FIELDS = frozenset(Signal.model_fields)
 
 
 class BiasFlip(BaseModel):
@@ -252,3 +217,26 @@ def _bias_dict(bias: Bias | None) -> dict[str, Any] | None:
         ),
         "text": bias.text,
     }
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
+    """Build ``cls`` from ``values`` without validating them.
+
+    Only for the parser's own output, whose values are valid by construction (positive
+    finite prices, a ``(low, high)`` range with ``low <= high`` exactly when the comparison
+    is ``range``, enums where enums belong) and which passes every field. It does what
+    :meth:`~pydantic.BaseModel.model_construct` does for these models (no aliases, no
+    private attributes, no extra fields) without its per-field loop, several times faster;
+    ``ParsedMessage.model_validate(m.model_dump()) == m`` holds for everything the parser
+    returns (a property test checks it).
+    """
+    model = _new(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", set(values))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model

@@ -29,7 +29,7 @@ from core.parsing.bias import read_bias
 from core.parsing.dates import DateMention, read_date, resolve_trading_date
 from core.parsing.grammar import LineKind, LineReading, is_price_like, read_line
 from core.parsing.lexer import NUM, WORD, Token, normalise_lines, tokenize
-from core.parsing.models import Category, ParsedMessage, Signal, TickerSetup
+from core.parsing.models import Category, ParsedMessage, Signal, TickerSetup, trusted
 from core.parsing.vocabulary import DEFAULT_SYMBOL
 
 __all__ = ["parse_message"]
@@ -232,15 +232,17 @@ class _Assembler:
                     f"line {draft.line_no}: ticker {draft.symbol} has no readable levels"
                 )
                 continue
-            setups.append(TickerSetup(symbol=draft.symbol, signals=draft.signals, bias=bias))
+            setups.append(
+                trusted(TickerSetup, {"symbol": draft.symbol, "signals": draft.signals, "bias": bias})
+            )
         if self.signal_count == 0:
             self.warnings.append("no setup levels found in this post")
-        return ParsedMessage(
-            trading_date=trading_date,
-            setups=setups,
-            warnings=self.warnings,
-            is_aplus=True,
-        )
+        return trusted(ParsedMessage, {
+            "trading_date": trading_date,
+            "setups": setups,
+            "warnings": self.warnings,
+            "is_aplus": True,
+        })
 
 
 def _only_date(tokens: list[Token], mention: DateMention) -> bool:

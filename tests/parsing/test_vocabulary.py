@@ -671,11 +671,26 @@ def test_new_word_in_the_vocabulary_is_understood_without_code_changes(
     import core.parsing.lexer as lexer
     from core.parsing import vocabulary
 
-    line = post("🔼 Breakout Trigger Above 590 🔼 592", "🔼 Breakout Entry Above 591 🔼 593")
-    parsed = parse(line)
-    assert [s.trigger for s in signals(parsed)] == prices("590", "591")  # unknown word tolerated
+    text = post("🔼 Breakout Trigger Above 590 🔼 592", "🔼 Breakout Entry Above 591 🔼 593")
+    assert [s.trigger for s in signals(parse(text))] == prices("590", "591")  # unknown word ok
+
+    fade = post("🔼 Breakout Above 590 🔼 592", "🔻 Fade Near 600.50 🔻 598.00")
+    before = parse(fade)
+    assert len(signals(before)) == 1
+    assert before.warnings == ['line 5: not understood, prices ignored: "🔻 Fade Near 600.50 🔻 598.00"']
+
     roles = dict(vocabulary.WORD_ROLES)
     roles["fade"] = (Role.CATEGORY, Category.REJECTION)
     monkeypatch.setattr(lexer, "WORD_ROLES", roles)
-    monkeypatch.setattr(lexer, "_CHUNKS", {})
-    assert one_signal(post("❌ Fade Near 600.50 🔻 598.00")).category is Category.REJECTION
+    lexer._CHUNKS.reset()
+    try:
+        after = parse(fade)
+    finally:
+        monkeypatch.undo()
+        lexer._CHUNKS.reset()
+    assert [(s.category, s.comparison, s.trigger) for s in signals(after)][1] == (
+        Category.REJECTION,
+        Comparison.NEAR,
+        d("600.50"),
+    )
+    assert after.warnings == []
