@@ -258,6 +258,14 @@ class FakeAlpaca:
         status = request.query.get("status", "open")
         out = [o for o in self.orders.values()
                if status == "all" or (status == "open") == (o["status"] in ("new", "accepted", "partially_filled"))]
+        if symbols := [x for x in request.query.get("symbols", "").split(",") if x]:
+            out = [o for o in out if o.get("symbol") in symbols]
+        if after := request.query.get("after"):
+            since = datetime.fromisoformat(after.replace("Z", "+00:00"))
+            out = [o for o in out
+                   if datetime.fromisoformat(str(o["created_at"]).replace("Z", "+00:00")[:26] +
+                                             ("+00:00" if str(o["created_at"]).endswith("Z") else "")) > since]
+        out.sort(key=lambda o: str(o["created_at"]), reverse=True)  # newest first, as Alpaca
         return web.json_response([self._order_json(o) for o in out])
 
     async def h_by_cid(self, request: web.Request) -> web.Response:

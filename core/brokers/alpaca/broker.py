@@ -20,7 +20,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,7 @@ from core.brokers.errors import (
     InvalidOrder,
     OrderNotFound,
     OrderRejected,
+    RateLimited,
     SubmitOutcomeUnknown,
 )
 from core.brokers.models import (
@@ -406,6 +407,33 @@ class AlpacaBroker(Broker):
         return [position_from_alpaca(p) for p in await self.rest.call(self.trading.get_all_positions)]
 
     async def close_position(self, symbol: str, *, client_order_id: str | None = None) -> Order:
-        """Flatten a position with Alpaca's close-position call (not retried)."""
-        a = await self.rest.call(self.trading.close_position, symbol.upper(), retry=False)
-        return self._remember(order_from_alpaca(a))
+        """Flatten a position with Alpaca's close-position call, retried without closing twice.
+
+        The call takes no client order id, so a blind retry could send two closing orders. A
+        429 (refused, nothing done) is retried as is; after any other temporary failure the
+        open orders are searched for a closing order on the symbol placed since the first
+        attempt, and the call is sent again only when there is none.
+        """
+        symbol = symbol.upper()
+        policy = self.rest.policy
+        started = datetime.now(UTC) - timedelta(seconds=5)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                a = await self.rest.once(self.trading.close_position, symbol)
+                return self._remember(order_from_alpaca(a))
+            except BrokerError as exc:
+                if not exc.temporary or attempt > policy.max_retries:
+                    raise
+                if not isinstance(exc, RateLimited):
+                    recent = await self.rest.call(self.trading.get_orders, GetOrdersRequest(
+                        status=QueryOrderStatus.ALL, after=started, symbols=[symbol]))
+                    if recent:
+                        order = order_from_alpaca(recent[0])
+                        log.warning("close of %s: answer lost, found its order %s", symbol, order.id)
+                        return self._remember(order)
+                delay = policy.delay(attempt, getattr(exc, "retry_after", None))
+                log.warning("alpaca close_position %s failed (%s); retry %d/%d in %.2fs",
+                            symbol, exc, attempt, policy.max_retries, delay)
+                await self.rest._sleep(delay)
