@@ -25,7 +25,7 @@ lint: install
 
 ## bench: install the comparison peers (bench only, never at run time) and print figures
 bench: install
-	$(BIN)/python -m pip install --quiet numba pandas QuantLib
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,bench]'
 	$(BIN)/python -m pip install --quiet --no-deps py_lets_be_rational==1.0.0 py_vollib==1.0.1 py_vollib_vectorized==0.1.1
 	@set -e; for b in benchmarks/*.py; do \
 		case $$b in */_*) continue;; esac; \
