@@ -49,6 +49,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.clock import NEW_YORK, utc
+from core.parsing.models import Aggressiveness, Category, Comparison, Direction
 
 __all__ = [
     "Aggressiveness",
@@ -71,39 +72,6 @@ __all__ = [
 _ONE_MINUTE = timedelta(minutes=1)
 _EPS = 1e-9  # float slack so that "at least 0.05 away" holds for a close exactly 0.05 away
 _BAR_MINUTES = (1, 2, 3, 5, 10, 15, 30)
-
-
-class Category(StrEnum):
-    """What kind of level a signal is (same values as the parser's)."""
-
-    BREAKOUT = "breakout"
-    BREAKDOWN = "breakdown"
-    REJECTION = "rejection"
-    BOUNCE = "bounce"
-
-
-class Aggressiveness(StrEnum):
-    """Which variant of an entry a signal is (same values as the parser's)."""
-
-    AGGRESSIVE = "aggressive"
-    CONSERVATIVE = "conservative"
-    NONE = "none"
-
-
-class Comparison(StrEnum):
-    """How price is compared with the level (same values as the parser's)."""
-
-    ABOVE = "above"
-    BELOW = "below"
-    NEAR = "near"
-    RANGE = "range"
-
-
-class Direction(StrEnum):
-    """Which way a signal or a bias leans."""
-
-    BULLISH = "bullish"
-    BEARISH = "bearish"
 
 
 class DecisionKind(StrEnum):
