@@ -1,0 +1,268 @@
+"""Proposals: create from a trigger, confirm idempotently, reject, expire."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import update
+
+from core.brokers.errors import BrokerError
+from core.brokers.models import (
+    OPTION_MULTIPLIER,
+    OrderSide,
+    OrderType,
+    TimeInForce,
+    client_order_id_for,
+)
+from core.brokers.ticks import round_to_tick, tick_for
+from core.db.models import SignalRow, SignalStatus
+from core.db.models.trading import (
+    OrderPurpose,
+    OrderRow,
+    PositionRow,
+    PositionStatus,
+    ProposalRow,
+    ProposalStatus,
+)
+from core.engine.base import ConfirmOutcome, ConfirmResult, EngineParts, _d, _money, _SignalView
+from core.engine.exits import initial_stop
+from core.engine.proposals import plan_proposal
+from core.engine.risk import (
+    EntryIntent,
+    check_entry,
+)
+from core.engine.state import audit
+from core.errors import AplusError, NotFoundError
+from core.events import (
+    ProposalConfirmed,
+    ProposalCreated,
+    ProposalExpired,
+    ProposalRefreshed,
+    ProposalRejected,
+    RiskRefused,
+    SignalSkipped,
+)
+from core.marketdata.models import OptionContract
+
+log = logging.getLogger(__name__)
+
+
+class ProposalFlow(EngineParts):
+    """Turn triggers into proposals and decide them."""
+
+    # ------------------------------------------------------------- proposals --------
+
+    async def _propose(self, sig: _SignalView, price: Decimal, warning: str | None) -> None:
+        now = self.clock.now()
+        try:
+            account = await self.broker.get_account()
+            plan = await plan_proposal(
+                market=self.market, config=self.config, limits=self.limits, now=now,
+                symbol=sig.symbol, direction=sig.direction, trigger=sig.trigger,
+                targets=sig.targets, spot=float(price), equity=account.equity,
+            )
+        except (BrokerError, AplusError) as exc:
+            self.bus.publish(SignalSkipped(at=now, signal_id=sig.id, symbol=sig.symbol,
+                                           reason=f"no proposal: {exc}"))
+            return
+        if isinstance(plan, str):
+            self.bus.publish(SignalSkipped(at=now, signal_id=sig.id, symbol=sig.symbol, reason=plan))
+            return
+        stop = initial_stop(sig.direction, sig.trigger, self.config.exits)
+        details = dict(plan.details)
+        if warning:
+            details["bias_warning"] = warning
+        async with self.db.sessions.begin() as session:
+            prop = ProposalRow(
+                signal_id=sig.id, trading_date=self.trading_date(now), underlying=sig.symbol,
+                direction=sig.direction, category=sig.category, status=ProposalStatus.OPEN,
+                contract=plan.contract, quantity=plan.quantity, limit_price=plan.limit_price,
+                bid=plan.bid, ask=plan.ask, underlying_price=price, est_cost=plan.est_cost,
+                max_loss=plan.max_loss, stop_price=stop, targets=[str(t) for t in sig.targets],
+                details=details, version=1,
+                expires_at=now + timedelta(seconds=self.config.proposal_ttl_seconds),
+                created_at=now)
+            session.add(prop)
+            await session.flush()
+            await audit(session, now, "engine", "proposal_created", "proposal", prop.id,
+                        contract=plan.contract, qty=plan.quantity, limit=plan.limit_price)
+            pid = prop.id
+        self.bus.publish(ProposalCreated(at=now, proposal_id=pid, symbol=sig.symbol,
+                                         contract=plan.contract))
+        if self.auto_confirm:
+            await self.confirm(pid, "auto-confirm")
+
+    async def confirm(self, proposal_id: int, actor: str) -> ConfirmResult:
+        """Confirm a proposal: re-quote, check risk, then send exactly one order.
+
+        Two confirms of one proposal (a double click, two traders, a confirm racing the
+        expiry) give one order or none: a lock per proposal in this process and a
+        compare-and-set on the stored status across processes.
+        """
+        async with self._proposal_locks[proposal_id]:
+            return await self._confirm_locked(proposal_id, actor)
+
+    async def _confirm_locked(self, proposal_id: int, actor: str) -> ConfirmResult:
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            prop = await session.get(ProposalRow, proposal_id)
+        if prop is None:
+            raise NotFoundError(f"there is no proposal #{proposal_id}")
+        if prop.status == ProposalStatus.EXPIRED:
+            return ConfirmResult(ConfirmOutcome.EXPIRED,
+                                 f"proposal #{proposal_id} expired at {prop.expires_at:%H:%M} UTC; "
+                                 "nothing was sent", proposal_id)
+        if prop.status != ProposalStatus.OPEN:
+            who = f" by {prop.decided_by}" if prop.decided_by else ""
+            return ConfirmResult(ConfirmOutcome.ALREADY_DECIDED,
+                                 f"proposal #{proposal_id} is already {prop.status}{who}", proposal_id)
+        if now >= prop.expires_at:
+            await self._expire(prop.id, now)
+            return ConfirmResult(ConfirmOutcome.EXPIRED, f"proposal #{proposal_id} expired", proposal_id)
+        # The signal may have been invalidated (message edited or deleted) since.
+        if prop.signal_id is not None:
+            async with self.db.sessions() as session:
+                sig = await session.get(SignalRow, prop.signal_id)
+            if sig is not None and sig.status == SignalStatus.INVALIDATED:
+                await self._close_proposal(prop.id, ProposalStatus.REFUSED, now, actor,
+                                           f"signal invalidated: {sig.status_reason}")
+                return ConfirmResult(ConfirmOutcome.REFUSED,
+                                     f"not sent: the signal was invalidated ({sig.status_reason})",
+                                     proposal_id)
+        # Underlying already at T1: the move happened without us.
+        last = self._last_bar.get(prop.underlying)
+        if last is not None and prop.targets:
+            t1 = Decimal(prop.targets[0])
+            reached = last.close >= t1 if prop.direction == "bullish" else last.close <= t1
+            if reached:
+                await self._close_proposal(prop.id, ProposalStatus.REFUSED, now, actor,
+                                           f"underlying already reached T1 {t1}")
+                return ConfirmResult(ConfirmOutcome.REFUSED,
+                                     f"not sent: {prop.underlying} already reached T1 {t1} "
+                                     f"(last {last.close})", proposal_id)
+        # Re-quote at click time.
+        try:
+            snap = await self.market.option_quote(prop.contract)
+        except BrokerError as exc:
+            return ConfirmResult(ConfirmOutcome.REFUSED, f"not sent: could not re-quote ({exc})",
+                                 proposal_id)
+        mid = _d(snap.mid)
+        if mid is None or mid <= 0:
+            return ConfirmResult(ConfirmOutcome.REFUSED,
+                                 f"not sent: {prop.contract} has no two-sided quote right now",
+                                 proposal_id)
+        ref_mid = Decimal(str(prop.details.get("ref_mid", prop.limit_price)))
+        moved = abs(mid - ref_mid) / ref_mid * 100
+        if moved > Decimal(str(self.config.slippage_guard_pct)):
+            new_limit = round_to_tick(mid, tick_for(prop.contract, mid), OrderSide.BUY)
+            async with self.db.sessions.begin() as session:
+                row = await session.get(ProposalRow, prop.id)
+                assert row is not None
+                row.limit_price = new_limit
+                row.bid = _d(snap.bid) or row.bid
+                row.ask = _d(snap.ask) or row.ask
+                row.est_cost = _money(new_limit * row.quantity * OPTION_MULTIPLIER)
+                row.max_loss = row.est_cost
+                row.details = {**row.details, "ref_mid": str(mid)}
+                row.version += 1
+                row.expires_at = now + timedelta(seconds=self.config.proposal_ttl_seconds)
+                await audit(session, now, actor, "proposal_refreshed", "proposal", row.id,
+                            old=str(prop.limit_price), new=str(new_limit))
+            reason = (f"mid moved {moved:.1f}% ({ref_mid:.2f} → {mid:.3f}); "
+                      f"refreshed at {new_limit:.2f}, confirm again")
+            self.bus.publish(ProposalRefreshed(at=now, proposal_id=prop.id, symbol=prop.underlying,
+                                               contract=prop.contract, reason=reason))
+            return ConfirmResult(ConfirmOutcome.REFRESHED, reason, proposal_id)
+        # Risk.
+        decision = check_entry(
+            EntryIntent(underlying=prop.underlying, contract=prop.contract,
+                        expiry=OptionContract.parse(prop.contract).expiry, quantity=prop.quantity,
+                        premium=prop.est_cost, signal_id=prop.signal_id),
+            await self.portfolio_view(), self.limits, self.trading_state)
+        if not decision.allowed:
+            first = decision.first
+            assert first is not None
+            self.bus.publish(RiskRefused(at=now, rule=first.rule, reason=first.reason,
+                                         proposal_id=prop.id, symbol=prop.underlying))
+            return ConfirmResult(ConfirmOutcome.REFUSED, f"not sent: {first.reason}", proposal_id)
+        # Compare-and-set the status and write the order record before calling the broker.
+        async with self.db.sessions.begin() as session:
+            res = await session.execute(
+                update(ProposalRow)
+                .where(ProposalRow.id == prop.id, ProposalRow.status == ProposalStatus.OPEN,
+                       ProposalRow.version == prop.version)
+                .values(status=ProposalStatus.CONFIRMED, decided_at=now, decided_by=actor))
+            if res.rowcount != 1:
+                return ConfirmResult(ConfirmOutcome.ALREADY_DECIDED,
+                                     f"proposal #{proposal_id} was decided by someone else", proposal_id)
+            pos = PositionRow(
+                proposal_id=prop.id, signal_id=prop.signal_id, trading_date=prop.trading_date,
+                contract=prop.contract, underlying=prop.underlying, direction=prop.direction,
+                status=PositionStatus.OPENING, stop_price=prop.stop_price,
+                entry_trigger=Decimal(str(prop.details.get("trigger", prop.underlying_price))),
+                targets=list(prop.targets), updated_at=now)
+            session.add(pos)
+            await session.flush()
+            order = OrderRow(
+                client_order_id=client_order_id_for("entry", prop.id), proposal_id=prop.id,
+                position_id=pos.id, purpose=OrderPurpose.ENTRY, symbol=prop.contract,
+                side=OrderSide.BUY, order_type=OrderType.LIMIT, time_in_force=TimeInForce.DAY,
+                qty=prop.quantity, limit_price=prop.limit_price, status="pending_submit",
+                reason=f"entry for proposal #{prop.id}", created_at=now, updated_at=now)
+            session.add(order)
+            await session.flush()
+            await audit(session, now, actor, "proposal_confirmed", "proposal", prop.id,
+                        order=order.client_order_id)
+            order_id = order.id
+        self.bus.publish(ProposalConfirmed(at=now, proposal_id=prop.id, symbol=prop.underlying,
+                                           contract=prop.contract, actor=actor))
+        await self._submit(order_id)
+        return ConfirmResult(ConfirmOutcome.SUBMITTED,
+                             f"order sent: buy {prop.quantity} {prop.contract} limit {prop.limit_price}",
+                             proposal_id, order_id)
+
+    async def reject(self, proposal_id: int, actor: str, reason: str = "rejected") -> ConfirmResult:
+        """Reject an open proposal."""
+        async with self._proposal_locks[proposal_id]:
+            now = self.clock.now()
+            async with self.db.sessions.begin() as session:
+                prop = await session.get(ProposalRow, proposal_id)
+                if prop is None:
+                    raise NotFoundError(f"there is no proposal #{proposal_id}")
+                if prop.status != ProposalStatus.OPEN:
+                    who = f" by {prop.decided_by}" if prop.decided_by else ""
+                    return ConfirmResult(ConfirmOutcome.ALREADY_DECIDED,
+                                         f"proposal #{proposal_id} is already {prop.status}{who}",
+                                         proposal_id)
+                prop.status = ProposalStatus.REJECTED
+                prop.decided_at = now
+                prop.decided_by = actor
+                prop.decision_note = reason[:255]
+                await audit(session, now, actor, "proposal_rejected", "proposal", prop.id, reason=reason)
+                sym, contract = prop.underlying, prop.contract
+            self.bus.publish(ProposalRejected(at=now, proposal_id=proposal_id, symbol=sym,
+                                              contract=contract, actor=actor, reason=reason))
+            return ConfirmResult(ConfirmOutcome.REFUSED, f"proposal #{proposal_id} rejected", proposal_id)
+
+    async def _close_proposal(self, pid: int, status: ProposalStatus, now: datetime, actor: str,
+                              note: str) -> None:
+        async with self.db.sessions.begin() as session:
+            res = await session.execute(
+                update(ProposalRow).where(ProposalRow.id == pid, ProposalRow.status == ProposalStatus.OPEN)
+                .values(status=status, decided_at=now, decided_by=actor, decision_note=note[:255]))
+            if res.rowcount:
+                await audit(session, now, actor, f"proposal_{status}", "proposal", pid, note=note)
+
+    async def _expire(self, pid: int, now: datetime) -> None:
+        async with self.db.sessions.begin() as session:
+            prop = await session.get(ProposalRow, pid)
+            if prop is None or prop.status != ProposalStatus.OPEN:
+                return
+            prop.status = ProposalStatus.EXPIRED
+            prop.decided_at = now
+            prop.decision_note = "nobody confirmed in time"
+            await audit(session, now, "engine", "proposal_expired", "proposal", pid)
+            sym, contract = prop.underlying, prop.contract
+        self.bus.publish(ProposalExpired(at=now, proposal_id=pid, symbol=sym, contract=contract))
