@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         parsed = parse_message(text, args.posted_at or posted_at)
         if args.json:
-            out.write(json.dumps(parsed.to_contract_dict()) + "\n")
+            out.write(parsed.to_contract_json() + "\n")
         else:
             out.write(_printable(render_summary(name, parsed), out))
     out.flush()
@@ -97,7 +97,7 @@ def _read_message(name: str, stdin: TextIO) -> tuple[str, datetime | None]:
         raise _Unreadable(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
-    if text.lstrip().startswith("{"):
+    if text[:1] == "{" or (text[:1].isspace() and text.lstrip()[:1] == "{"):
         return _discord_message(text)
     return text, None
 

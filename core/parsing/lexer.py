@@ -114,7 +114,7 @@ _PIECE = re.compile(
     r"|(.)",
     re.DOTALL,
 )
-_PLAIN_NUMBER = re.compile(r"(\d+(?:\.\d+)?)([,;)]?)")
+_NUMBER_TAILS = frozenset(",;)")
 _DIGITS = frozenset("0123456789")
 _flatten = chain.from_iterable
 
@@ -198,11 +198,12 @@ class _ChunkCache(dict[str, tuple[Token, ...]]):
 
 def _tokenize_chunk(chunk: str) -> tuple[Token, ...]:
     if chunk and chunk[0] in _DIGITS:
-        match = _PLAIN_NUMBER.fullmatch(chunk)
-        if match is not None:
-            number, tail = match.groups()
+        # The common new chunk is a price, "586.25" or "586.25,": read it without the regex.
+        tail = chunk[-1]
+        number = chunk[:-1] if tail in _NUMBER_TAILS else chunk
+        if number.isascii() and number.replace(".", "", 1).isdigit() and number[-1] != ".":
             token: Token = (NUM, number, to_price(number), None)
-            return (token, _PUNCT_TOKENS[tail]) if tail else (token,)
+            return (token, _PUNCT_TOKENS[tail]) if number is not chunk else (token,)
     return _split_chunk(chunk)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -180,6 +181,73 @@ class ParsedMessage(BaseModel):
             "setups": [_setup_dict(s) for s in self.setups],
             "warnings": list(self.warnings),
         }
+
+
+    def to_contract_json(self) -> str:
+        """Return ``json.dumps(self.to_contract_dict())``, written directly (about 5x faster).
+
+        The text is byte-for-byte what :func:`json.dumps` gives with its defaults (a property
+        test checks it on arbitrary and mutated posts); ``parse --json`` prints it.
+        """
+        day = f'"{self.trading_date.isoformat()}"' if self.trading_date else "null"
+        setups = ", ".join([_setup_json(s) for s in self.setups])
+        warnings = ", ".join([_json_str(w) for w in self.warnings])
+        return f'{{"trading_date": {day}, "setups": [{setups}], "warnings": [{warnings}]}}'
+
+
+_json_str = encode_basestring_ascii
+_QUOTED: dict[StrEnum, str] = {
+    member: f'"{member.value}"'
+    for enum in (Category, Aggressiveness, Comparison, Direction)
+    for member in enum
+}
+_number_text: dict[Decimal, str] = {}
+
+
+def _json_number(value: Decimal) -> str:
+    """Return the JSON text of a price as a float, the way json.dumps writes it."""
+    text = _number_text.get(value)
+    if text is None:
+        if len(_number_text) > 4096:
+            _number_text.clear()
+        text = _number_text[value] = repr(float(value))
+    return text
+
+
+def _setup_json(setup: TickerSetup) -> str:
+    signals = ", ".join([_signal_json(s) for s in setup.signals])
+    bias = "null" if setup.bias is None else _bias_json(setup.bias)
+    return f'{{"symbol": {_json_str(setup.symbol)}, "signals": [{signals}], "bias": {bias}}}'
+
+
+def _signal_json(signal: Signal) -> str:
+    trigger = signal.trigger
+    if isinstance(trigger, tuple):
+        trigger_text = f"[{_json_number(trigger[0])}, {_json_number(trigger[1])}]"
+    else:
+        trigger_text = _json_number(trigger)
+    targets = ", ".join([_json_number(t) for t in signal.targets])
+    return (
+        f'{{"category": {_QUOTED[signal.category]}, '
+        f'"aggressiveness": {_QUOTED[signal.aggressiveness]}, '
+        f'"comparison": {_QUOTED[signal.comparison]}, '
+        f'"trigger": {trigger_text}, "targets": [{targets}]}}'
+    )
+
+
+def _bias_json(bias: Bias) -> str:
+    direction = _QUOTED[bias.direction] if bias.direction else "null"
+    condition = _QUOTED[bias.condition] if bias.condition else "null"
+    price = _json_number(bias.price) if bias.price is not None else "null"
+    flip = (
+        f'{{"direction": {_QUOTED[bias.flip.direction]}, "price": {_json_number(bias.flip.price)}}}'
+        if bias.flip
+        else "null"
+    )
+    return (
+        f'{{"direction": {direction}, "condition": {condition}, "price": {price}, '
+        f'"flip": {flip}, "text": {_json_str(bias.text)}}}'
+    )
 
 
 def _setup_dict(setup: TickerSetup) -> dict[str, Any]:

@@ -41,7 +41,9 @@ def assert_valid(parsed: ParsedMessage) -> None:
     assert not any("internal parser error" in w for w in parsed.warnings), parsed.warnings
     if not parsed.is_aplus:
         assert parsed.setups == [] and parsed.trading_date is None
-    contract = json.loads(json.dumps(parsed.to_contract_dict(), allow_nan=False))
+    text = json.dumps(parsed.to_contract_dict(), allow_nan=False)
+    assert parsed.to_contract_json() == text
+    contract = json.loads(text)
     assert list(contract) == CONTRACT_KEYS
     for setup in contract["setups"]:
         assert list(setup) == SETUP_KEYS
