@@ -53,6 +53,7 @@ EMOJI: Final = 4
 Token = tuple[int, str, object, object]
 
 MAX_PRICE: Final = Decimal(1_000_000_000)
+_ZERO: Final = Decimal(0)
 
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\ufe0e\ufe0f\u20e3"
 _EXTRA_BREAKS = re.compile(r"[\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e]")
@@ -186,8 +187,7 @@ class _ChunkCache(dict[str, tuple[Token, ...]]):
     def __missing__(self, chunk: str) -> tuple[Token, ...]:
         if len(self) >= self.limit:
             self.reset()
-        known = _tokenize_chunk(chunk)
-        self[chunk] = known
+        known = self[chunk] = _tokenize_chunk(chunk)
         return known
 
     def reset(self) -> None:
@@ -202,7 +202,10 @@ def _tokenize_chunk(chunk: str) -> tuple[Token, ...]:
         tail = chunk[-1]
         number = chunk[:-1] if tail in _NUMBER_TAILS else chunk
         if number.isascii() and number.replace(".", "", 1).isdigit() and number[-1] != ".":
-            token: Token = (NUM, number, to_price(number), None)
+            value: Decimal | None = Decimal(number)
+            if not _ZERO < value < MAX_PRICE:  # type: ignore[operator]
+                value = None
+            token: Token = (NUM, number, value, None)
             return (token, _PUNCT_TOKENS[tail]) if number is not chunk else (token,)
     return _split_chunk(chunk)
 
