@@ -12,8 +12,8 @@ Every line is one of::
                               (or, after a category emoji, a comparison, zone or filler word);
                               unknown words are allowed only next to a category word
     trigger   := NUM [ (DASH | "to" | "and") NUM ]          a zone when the dash is tight
-                                                             (571-573) or the line is a bounce
-                                                             or says Zone/Range/between
+                              (571-573), or on a bounce or a Zone/Range/between line;
+                              otherwise a spaced dash or "to" starts the targets
     levels    := ("," NUM)+   on "Levels" lines, rejections and bounces only: every number is
                               a trigger of its own
     targets   := (marker | "," | "(" | TARGET-word | JOIN-word | NUM)*   up to any other word
@@ -68,7 +68,7 @@ class LineKind(StrEnum):
 
 @dataclass(slots=True)
 class LineReading:
-    """The result of reading one line."""
+    """The result of reading one line (the shared NOISE/OTHER/HEADER ones are never changed)."""
 
     kind: LineKind
     symbol: str | None = None
@@ -114,7 +114,7 @@ def read_line(
         i, lead_category, lead_bias = _skip_decoration(tokens, 0)
         if i >= len(tokens):
             return _NOISE
-    kind, _text, _key, role = tokens[i]
+    kind, _text, key, role = tokens[i]
     first_role = role[0] if role is not None else None  # type: ignore[index]
     if lead_bias or first_role is Role.BIAS:
         return LineReading(LineKind.BIAS, bias_text=strip_lead(line))
@@ -124,7 +124,7 @@ def read_line(
         reading = _read_signal(line, line_no, tokens, i, lead_category, inherited)
         if reading is not None:
             return reading
-    if first_role is Role.HEADER or _is_header(tokens):
+    if key == "a+" or _is_header(tokens):
         return _HEADER
     ticker = _ticker_at(tokens, i)
     if ticker is not None:

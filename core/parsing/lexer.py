@@ -5,8 +5,8 @@ Normalisation (:func:`normalise_lines`), before anything looks at the words:
 * line breaks: CRLF and CR become LF; U+2028, U+2029, NEL, VT and FF split a line further
   (the pieces keep the physical line's number, so warnings point at what an editor shows);
 * invisible characters are dropped (zero-width spaces and joiners, BOM, soft hyphen,
-  variation selectors, so "⚠️" is "⚠"), and every kind of space (no-break, thin, tab...)
-  becomes one plain space;
+  variation selectors and keycap marks, so "⚠️" is "⚠" and "1️⃣" is "1"), and every kind of
+  space (no-break, thin, tab...) becomes one plain space;
 * markup is removed: markdown ``**bold**``, ``__underline__``, ``~~strike~~``, ``||spoiler||``
   and code ticks, quote and heading prefixes, Discord mentions (``@everyone``, ``<@123>``),
   custom emoji and timestamps, and ``{edited}`` / ``(edited)`` markers.
@@ -14,7 +14,10 @@ Normalisation (:func:`normalise_lines`), before anything looks at the words:
 Dashes (hyphen, en and em dash, minus, ...) are kept in the text, so a bias line reads as
 posted, and the tokenizer treats all of them as the one ``DASH`` token.
 
-Tokenizing (:func:`tokenize`) scans each normalised line once. A token is a tuple
+Tokenizing (:func:`tokenize`) splits a line at its spaces into chunks and looks each chunk
+up once in a cache that starts with the vocabulary; a chunk seen for the first time ("586.25,",
+"Zone:", "TSLA") is split into pieces by one precompiled pattern and remembered. A token is a
+tuple
 ``(kind, text, key, role)``:
 
 ========  =====================================  =========================================
@@ -38,10 +41,19 @@ from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import Final
 
-from core.parsing.vocabulary import WORD_ROLES, Role, emoji_role
+from core.parsing.vocabulary import WORD_ROLES, emoji_role
 
 __all__ = [
-    "DASH", "EMOJI", "NUM", "PUNCT", "WORD", "Token", "is_role", "normalise_lines", "to_price", "tokenize",
+    "DASH",
+    "EMOJI",
+    "MAX_PRICE",
+    "NUM",
+    "PUNCT",
+    "WORD",
+    "Token",
+    "normalise_lines",
+    "to_price",
+    "tokenize",
 ]
 
 NUM: Final = 0
@@ -227,12 +239,6 @@ def _split_chunk(chunk: str) -> tuple[Token, ...]:
         else:
             tokens.append(_symbol_token(other))
     return tuple(tokens)
-
-
-def is_role(token: Token, role: Role) -> bool:
-    """Return whether a WORD or EMOJI token has ``role`` in the vocabulary."""
-    tagged = token[3]
-    return tagged is not None and tagged[0] is role  # type: ignore[index]
 
 
 _CHUNKS: Final = _ChunkCache(_build_chunk_table(), limit=20_000)

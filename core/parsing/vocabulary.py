@@ -5,9 +5,10 @@ a category, a new emoji, a new target marker. Every table maps a lower-case surf
 its meaning; the tokenizer tags each word or emoji with a :class:`Role` from here and the
 grammar (:mod:`core.parsing.grammar`) only ever looks at roles, never at spellings.
 
-Adding ``"Trigger"`` as a harmless word in a signal line, for example, is one entry in
-:data:`FILLER_WORDS`; teaching ``"Fade"`` as a rejection is one entry in
-:data:`CATEGORY_WORDS`.
+Teaching ``"Fade"`` as a rejection, for example, is one entry in :data:`CATEGORY_WORDS`
+(``"fade": Category.REJECTION``); a new harmless word in signal lines ("Breakout Setup
+Trigger Above ...") is one entry in :data:`FILLER_WORDS`; a new emoji that leads breakout
+lines is one entry in :data:`CATEGORY_EMOJI`.
 """
 
 from __future__ import annotations

@@ -606,6 +606,11 @@ def test_plain_message_is_recognised_as_not_aplus_without_parsing() -> None:
     }
 
 
+def test_setups_word_without_aplus_or_a_date_is_not_a_header() -> None:
+    parsed = parse("Setups for the week look great\nmaybe a breakout above 600 soon")
+    assert not parsed.is_aplus
+
+
 def test_chatter_line_inside_a_post_is_ignored() -> None:
     parsed = parse(post("🔼 Breakout Above 590 🔼 592", "Also eyes on SAIL (up with news)",
                         "SPY looking strong today"))
