@@ -4,7 +4,8 @@ Every line is one of::
 
     line      := decor* ( bias | signal | header | ticker | targets | other )
     decor     := emoji | bullet | dash | numbering           "✅", "•", "1)", "1.", "#1"
-    ticker    := SYMBOL [":" | "-"] [ signal | bias ]        "SPY", "$SPY", "TSLA 🔼 Breakout ..."
+    ticker    := SYMBOL [":" | "-"] [ signal | bias | "(" note ")" ]
+                              "SPY", "$SPY", "SPY (0DTE)", "TSLA 🔼 Breakout ..."
     bias      := (BIAS-emoji | BIAS-word) text               "⚠️ Bias: ...", "Bullish over ..."
     header    := ... "A+" ... | ... "Setups" ... DATE ...
     signal    := head trigger [levels] [targets]
@@ -219,7 +220,14 @@ def _read_ticker_line(
     line: str, line_no: int, tokens: list[Token], ticker: tuple[str, int]
 ) -> LineReading:
     symbol, j = ticker
-    if all(t[0] in _PLAIN for t in tokens[j:]):
+    rest = tokens[j:]
+    if all(t[0] in _PLAIN for t in rest) or (
+        # "SPY (0DTE)", "NVDA: (earnings tonight)": a note in parentheses, without prices
+        rest[-1][1] == ")"
+        and any(t[1] == "(" for t in rest)
+        and all(t[0] in _PLAIN for t in rest[: [t[1] for t in rest].index("(")])
+        and not is_price_like(rest)
+    ):
         return LineReading(LineKind.TICKER, symbol=symbol)
     i, lead_category, lead_bias = _skip_decoration(tokens, j)
     if i < len(tokens):

@@ -195,6 +195,18 @@ def test_ticker_line_with_colon_and_bias_on_the_same_line() -> None:
     )
 
 
+def test_ticker_line_with_a_note_in_parentheses() -> None:
+    parsed = parse(post("🔼 Breakout Above 130 🔼 132", ticker="NVDA (earnings tonight)"))
+    assert [s.symbol for s in parsed.setups] == ["NVDA"]
+    assert parsed.warnings == []
+
+
+def test_ticker_followed_by_chatter_is_not_a_ticker_line() -> None:
+    parsed = parse(post("🔼 Breakout Above 590 🔼 592", "", "NVDA looking heavy today"))
+    assert [s.symbol for s in parsed.setups] == ["SPY"]
+    assert parsed.warnings == []
+
+
 def test_signals_before_any_ticker_belong_to_spy_with_a_warning() -> None:
     parsed = parse(post("🔼 Breakout Above 590 🔼 592", ticker=None))
     assert [s.symbol for s in parsed.setups] == ["SPY"]
