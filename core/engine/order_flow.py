@@ -21,6 +21,7 @@ from core.brokers.models import (
     OrderType,
     OrderUpdate,
     TimeInForce,
+    client_order_id_for,
 )
 from core.brokers.ticks import round_to_tick, tick_for
 from core.db.models.trading import (
@@ -33,6 +34,7 @@ from core.db.models.trading import (
     ProposalStatus,
 )
 from core.engine.base import OPEN_ORDER_STATES, EngineParts, _d, _money
+from core.engine.risk import EntryIntent, check_entry
 from core.engine.state import audit
 from core.events import (
     OrderCanceled,
@@ -41,7 +43,9 @@ from core.events import (
     OrderRepriced,
     OrderSubmitted,
     PositionClosed,
+    RiskRefused,
 )
+from core.marketdata.models import OptionContract
 
 log = logging.getLogger(__name__)
 
@@ -244,13 +248,17 @@ class OrderFlow(EngineParts):
                 return
             if upd.order.id != row.broker_order_id and row.broker_order_id is not None:
                 return  # an event of an order we already replaced
+            # Our own cancel after the last reprice step, nothing filled: the contract is no
+            # longer suitable at an acceptable price, so the best untried alternate is next.
+            fallback = (row.purpose == OrderPurpose.ENTRY and row.filled_qty == 0
+                        and row.status == "pending_cancel" and upd.event is OrderEventType.CANCELED)
             row.status = str(upd.event) if upd.event is not OrderEventType.REJECTED else "rejected"
             if upd.event is OrderEventType.REJECTED:
                 row.last_error = upd.order.reject_reason or "rejected by the broker"
             row.updated_at = now
-            if row.purpose == OrderPurpose.ENTRY:
+            if row.purpose == OrderPurpose.ENTRY and not fallback:
                 await self._entry_done(session, row, now)
-            elif row.position_id is not None:
+            elif row.purpose != OrderPurpose.ENTRY and row.position_id is not None:
                 pos = await session.get(PositionRow, row.position_id)
                 if pos is not None and pos.status == PositionStatus.CLOSING:
                     pos.status = PositionStatus.OPEN
@@ -261,6 +269,81 @@ class OrderFlow(EngineParts):
             self.bus.publish(OrderRejected(at=now, reason=error or "rejected", **fields))
         else:
             self.bus.publish(OrderCanceled(at=now, reason=status, **fields))
+        if fallback and not await self._fall_back_to_alternate(order_id):
+            async with self.db.sessions.begin() as session:
+                row = await session.get(OrderRow, order_id)
+                assert row is not None
+                await self._entry_done(session, row, now)
+
+    async def _fall_back_to_alternate(self, order_id: int) -> bool:
+        """Send the entry for the best untried alternate of the proposal; False if none fits.
+
+        The alternate is re-quoted; its quantity keeps the cost within what was confirmed, and
+        the risk rules are checked again. It goes out under a new client order id (the next
+        attempt of the same proposal), so it can never be mistaken for the first order.
+        """
+        now = self.clock.now()
+        async with self.db.sessions() as session:
+            row = await session.get(OrderRow, order_id)
+            prop = await session.get(ProposalRow, row.proposal_id) if row and row.proposal_id else None
+        if row is None or prop is None or row.position_id is None:
+            return False
+        tried = list(prop.details.get("tried", [prop.contract]))
+        for alt in prop.details.get("alternates", []):
+            contract = alt["contract"]
+            if contract in tried:
+                continue
+            tried.append(contract)
+            try:
+                snap = await self.market.option_quote(contract)
+            except BrokerError:
+                continue
+            mid = _d(snap.mid)
+            if mid is None or mid <= 0:
+                continue
+            limit = round_to_tick(mid, tick_for(contract, mid), OrderSide.BUY)
+            qty = int(prop.est_cost // (limit * OPTION_MULTIPLIER)) if limit > 0 else 0
+            qty = min(qty, prop.quantity)
+            if qty <= 0:
+                continue
+            premium = limit * qty * OPTION_MULTIPLIER
+            decision = check_entry(
+                EntryIntent(underlying=prop.underlying, contract=contract,
+                            expiry=OptionContract.parse(contract).expiry, quantity=qty,
+                            premium=premium, signal_id=None),
+                await self.portfolio_view(), self.limits, self.trading_state)
+            if not decision.allowed:
+                first = decision.first
+                assert first is not None
+                self.bus.publish(RiskRefused(at=now, rule=first.rule, reason=first.reason,
+                                             proposal_id=prop.id, symbol=prop.underlying))
+                return False
+            async with self.db.sessions.begin() as session:
+                p = await session.get(ProposalRow, prop.id)
+                pos = await session.get(PositionRow, row.position_id)
+                assert p is not None and pos is not None
+                p.details = {**p.details, "tried": tried}
+                pos.contract = contract
+                pos.updated_at = now
+                new = OrderRow(
+                    client_order_id=client_order_id_for("entry", prop.id, attempt=len(tried) - 1),
+                    proposal_id=prop.id, position_id=pos.id, purpose=OrderPurpose.ENTRY,
+                    symbol=contract, side=OrderSide.BUY, order_type=OrderType.LIMIT,
+                    time_in_force=TimeInForce.DAY, qty=qty, limit_price=limit,
+                    status="pending_submit", created_at=now, updated_at=now,
+                    reason=f"alternate after {row.symbol} did not fill within the slippage limit")
+                session.add(new)
+                await session.flush()
+                await audit(session, now, "engine", "entry_fallback", "proposal", prop.id,
+                            from_contract=row.symbol, to_contract=contract, qty=qty, limit=limit)
+                new_id = new.id
+            await self._submit(new_id)
+            return True
+        async with self.db.sessions.begin() as session:
+            p = await session.get(ProposalRow, prop.id)
+            if p is not None:
+                p.details = {**p.details, "tried": tried}
+        return False
 
     # ---------------------------------------------------------- repricing -----------
 

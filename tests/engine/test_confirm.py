@@ -110,3 +110,34 @@ async def test_a_deleted_setup_message_kills_its_waiting_proposal(rig_factory, t
     assert "invalidated" in result.message and "deleted" in result.message
     assert await orders(rig) == 0
     assert (await rig.engine.proposal(pid)).status == "refused"
+
+
+async def test_an_entry_that_cannot_fill_falls_back_to_the_best_alternate(
+    rig_factory, tmp_path: Path
+) -> None:
+    from core.engine.config import ExecutionRules
+    from core.events import OrderCanceled, OrderSubmitted
+
+    # No repricing allowed: the first contract's mid-price bid is canceled after 15 s while
+    # SPY keeps rising, so the engine must try the next contract instead of giving up.
+    rig, pid = await proposal_rig(rig_factory, tmp_path,
+                                  execution=ExecutionRules(reprice_steps=0, max_slippage_pct=0))
+    prop = await rig.engine.proposal(pid)
+    alternates = [a["contract"] for a in prop.details["alternates"]]
+    assert alternates, "the selector should offer alternates on a liquid chain"
+    assert (await rig.engine.confirm(pid, "alice")).outcome is ConfirmOutcome.SUBMITTED
+    for _ in range(3):
+        rig.clock.advance(timedelta(seconds=16))
+        await rig.step()
+    await rig.bus.drain()
+    async with rig.db.sessions() as s:
+        entries = (await s.execute(select(OrderRow).order_by(OrderRow.id))).scalars().all()
+    assert [o.symbol for o in entries][:2] == [prop.contract, alternates[0]]
+    assert entries[0].status == "canceled" and entries[0].filled_qty == 0
+    assert entries[1].client_order_id != entries[0].client_order_id
+    assert entries[1].qty * entries[1].limit_price * 100 <= prop.est_cost
+    canceled = [e.symbol for e in rig.of(OrderCanceled)]
+    submitted = [e.symbol for e in rig.of(OrderSubmitted)]
+    assert canceled[0] == prop.contract and submitted[:2] == [prop.contract, alternates[0]]
+    positions = await rig.engine.positions(open_only=False)
+    assert len(positions) == 1 and positions[0].contract in alternates
