@@ -174,12 +174,9 @@ def _signal_line(signal: Signal) -> str:
 
 
 def _bias_line(bias: Bias) -> str:
-    parts = []
-    if bias.direction is not None:
-        parts.append(str(bias.direction))
+    stated = str(bias.direction) if bias.direction is not None else "no direction"
     if bias.condition is not None and bias.price is not None:
-        parts.append(f"{bias.condition} {_price(bias.price)}")
+        stated += f" {bias.condition} {_price(bias.price)}"
     if bias.flip is not None:
-        parts.append(f"flips {bias.flip.direction} at {_price(bias.flip.price)}")
-    stated = ", ".join(parts) if parts else "narrative only"
-    return f"bias: {stated} — {bias.text}"
+        stated += f" (flips {bias.flip.direction} at {_price(bias.flip.price)})"
+    return f'bias: {stated}: "{bias.text}"'

@@ -5,9 +5,9 @@ The rules that span lines:
 * A ticker line opens that ticker's block; a ticker seen again adds to the same setup.
   Signals or a bias before any ticker line belong to :data:`~core.parsing.vocabulary.
   DEFAULT_SYMBOL` (SPY), with a warning.
-* A bias continues on the next line when that line is not a header, ticker, signal or
-  noise ("— breakdown retest is more likely"); a second bias for the same ticker is ignored
-  with a warning.
+* A bias continues on the line right under it when that line starts with a dash ("— Breakdown
+  under 134.10 likely to test 130s", never read as a signal) or is not a header, ticker,
+  signal or noise line; a second bias for the same ticker is ignored with a warning.
 * A line of bare targets right under a signal that has none gives that signal its targets.
 * A line that looks like a signal but cannot be read, and any other line carrying prices,
   becomes a warning naming the line. Chatter without prices is ignored.

@@ -125,7 +125,10 @@ def test_summary_lists_signals_bias_and_warnings(tmp_path: Path) -> None:
     assert "SPY" in summary
     assert "breakdown  aggressive   below  561.70" in summary
     assert "targets 560.00, 558.50, 555.80" in summary
-    assert "bias: bearish, below 562.25, flips bullish at 564.10" in summary
+    assert (
+        'bias: bearish below 562.25 (flips bullish at 564.10): '
+        '"Bearish bias below 562.25; flips bullish on 564.10 reclaim"'
+    ) in summary
     assert "warnings:" in summary and "3 rejection levels and no targets" in summary
 
 
