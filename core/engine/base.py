@@ -138,6 +138,18 @@ def _position_state(pos: PositionRow) -> PositionState:
 
 
 
+@dataclass(frozen=True, slots=True)
+class LiveMark:
+    """The latest mark of a position, kept in memory between snapshots."""
+
+    mark: Decimal
+    unrealized: Decimal
+    underlying: Decimal | None
+    greeks: dict[str, float]
+    iv: float | None
+    at: datetime
+
+
 class EngineParts:
     """What every part of the engine shares (set by :class:`core.engine.engine.TradingEngine`)."""
 
@@ -155,6 +167,7 @@ class EngineParts:
     book: TriggerBook
     bias: BiasTracker
     exposure: Exposure
+    marks: dict[int, LiveMark]
     _proposal_locks: defaultdict[int, asyncio.Lock]
     _position_locks: defaultdict[int, asyncio.Lock]
     _last_bar: dict[str, Bar]

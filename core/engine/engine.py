@@ -57,6 +57,7 @@ from core.engine.base import (
     ConfirmResult,
     EngineError,
     Exposure,
+    LiveMark,
     _money,
     _SignalView,
     _transition,
@@ -132,6 +133,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._updates: Subscription[OrderUpdate] | None = None
         self._tasks = TaskSupervisor("engine")
         self.exposure = Exposure()
+        self.marks: dict[int, LiveMark] = {}
 
     # ------------------------------------------------------------------ lifecycle ----
 
@@ -452,8 +454,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         now = self.clock.now()
         today = self.trading_date(now)
         async with self.db.sessions() as session:
-            live = (await session.execute(select(PositionRow).where(
-                PositionRow.status != PositionStatus.CLOSED))).scalars().all()
+            live = self.with_live_marks(list((await session.execute(select(PositionRow).where(
+                PositionRow.status != PositionStatus.CLOSED))).scalars().all()))
             closed_today = (await session.execute(select(PositionRow).where(
                 PositionRow.status == PositionStatus.CLOSED, PositionRow.trading_date == today))).scalars().all()
         by_symbol: dict[str, int] = defaultdict(int)
@@ -484,7 +486,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
             stmt = select(PositionRow).order_by(PositionRow.id.desc())
             if open_only:
                 stmt = stmt.where(PositionRow.status != PositionStatus.CLOSED)
-            return list((await session.execute(stmt)).scalars().all())
+            return self.with_live_marks(list((await session.execute(stmt)).scalars().all()))
 
     async def orders(self, *, open_only: bool = False, limit: int = 50) -> list[OrderRow]:
         """Return our orders, newest first."""

@@ -29,6 +29,7 @@ from core.engine.base import (
     EngineError,
     EngineParts,
     Exposure,
+    LiveMark,
     _d,
     _money,
     _position_state,
@@ -52,6 +53,22 @@ log = logging.getLogger(__name__)
 class PositionFlow(EngineParts):
     """Manage open positions to the close."""
 
+    def mark_of(self, pos: PositionRow) -> Decimal | None:
+        """Return the latest mark of a position (in memory, else the stored one)."""
+        live = self.marks.get(pos.id)
+        return live.mark if live is not None else pos.last_mark
+
+    def with_live_marks(self, rows: list[PositionRow]) -> list[PositionRow]:
+        """Overlay the in-memory marks on detached position rows (for display and risk)."""
+        for row in rows:
+            live = self.marks.get(row.id)
+            if live is not None and row.status != PositionStatus.CLOSED:
+                row.last_mark = live.mark
+                row.unrealized_pnl = live.unrealized
+                row.last_underlying = live.underlying
+                row.greeks = {**row.greeks, **live.greeks, "iv": live.iv}
+        return rows
+
     # --------------------------------------------------------------- exits ----------
 
     async def _check_exits(self, bar: Bar | None, flip: BiasFlip | None) -> None:
@@ -69,7 +86,7 @@ class PositionFlow(EngineParts):
                 underlying_close=_d(bar.close) if bar else None,
                 underlying_high=_d(bar.high) if bar else None,
                 underlying_low=_d(bar.low) if bar else None,
-                option_mark=pos.last_mark, bias_against=flipped)
+                option_mark=self.mark_of(pos), bias_against=flipped)
             if decision is not None:
                 await self._exit(pos.id, decision)
 
@@ -172,6 +189,10 @@ class PositionFlow(EngineParts):
     async def mark_positions(self) -> Exposure:
         """Mark open positions from option quotes (mid; last when one side is missing).
 
+        The latest marks are kept in memory (:attr:`marks`), where the exit rules and the
+        queries read them; the database gets them, with a snapshot row per position, every
+        ``snapshot_interval_seconds``.
+
         One read, the quotes fetched together, one write for every position (and a snapshot
         row each when one is due); the portfolio's exposure is the sum over positions of
         Greek × contracts × 100 (delta in shares, theta and vega in dollars).
@@ -181,10 +202,12 @@ class PositionFlow(EngineParts):
                         (now - self._last_snapshot_at).total_seconds() >= self.config.snapshot_interval_seconds)
         P = PositionRow
         async with self.db.sessions() as session:
-            positions = (await session.execute(
-                select(P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.greeks,
-                       P.last_underlying)
-                .where(P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))))).all()
+            # The stored Greeks (JSON) are only merged when a snapshot is written.
+            cols = [P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying]
+            if snapshot_due:
+                cols.append(P.greeks)
+            positions = (await session.execute(select(*cols).where(
+                P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))))).all()
         by_contract = await self.market.option_quotes(sorted({p.contract for p in positions}))
         exposure = Exposure()
         updates: list[dict[str, Any]] = []
@@ -208,9 +231,10 @@ class PositionFlow(EngineParts):
                 exposure = exposure.add(greeks, float(units))
             under = self._last_bar.get(pos.underlying)
             under_px = Decimal(str(under.close)) if under is not None else pos.last_underlying
-            updates.append({"pid": pos.id, "m": mark, "u": unreal, "up": under_px,
-                            "g": {**pos.greeks, **greeks, "iv": snap.iv}})
+            self.marks[pos.id] = LiveMark(mark, unreal, under_px, greeks, snap.iv, now)
             if snapshot_due:
+                updates.append({"pid": pos.id, "m": mark, "u": unreal, "up": under_px,
+                                "g": {**pos.greeks, **greeks, "iv": snap.iv}})
                 snapshots.append({"position_id": pos.id, "at": now, "mark": mark,
                                   "underlying_price": under_px, "unrealized_pnl": unreal,
                                   "greeks": greeks})
@@ -234,8 +258,8 @@ class PositionFlow(EngineParts):
                         updates)
                 if snapshots:
                     await session.execute(insert(PositionSnapshot.__table__), snapshots)
-        if snapshot_due:
-            self._last_snapshot_at = now
+        if snapshot_due and updates:
+            self._last_snapshot_at = now  # the interval runs from the last snapshot written
         self.exposure = exposure
         for event in events:
             self.bus.publish(event)

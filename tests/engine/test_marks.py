@@ -21,7 +21,7 @@ async def test_marking_prices_the_position_and_sums_the_portfolio_greeks(rig_fac
                                          selection=SelectionRules(scalp_min_hours_left=31)))
     await rig.post(SETUP)
     await rig.run_day(until="10:20")  # SPY long calls, NVDA long calls, both open
-    exposure = await rig.engine.mark_positions()
+    exposure = await rig.engine.mark_positions()  # the first pass also stores a snapshot
     async with rig.db.sessions() as s:
         positions = (await s.execute(select(PositionRow).where(PositionRow.status == "open"))).scalars().all()
         snaps = (await s.execute(select(PositionSnapshot))).scalars().all()
@@ -36,3 +36,29 @@ async def test_marking_prices_the_position_and_sums_the_portfolio_greeks(rig_fac
         assert p.last_mark == mark
         assert p.unrealized_pnl == ((mark - p.avg_entry) * p.qty_open * 100).quantize(Decimal("0.01"))
     assert {s.position_id for s in snaps} >= {p.id for p in positions}
+
+
+async def test_between_snapshots_marks_live_in_memory_and_queries_show_them(
+    rig_factory, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    write_bars(tmp_path / "bars", "SPY", SPY_PATH)
+    write_bars(tmp_path / "bars", "NVDA", NVDA_PATH)
+    rig = await rig_factory(EngineConfig(auto_confirm=True, snapshot_interval_seconds=3600,
+                                         selection=SelectionRules(scalp_min_hours_left=31)))
+    await rig.post(SETUP)
+    await rig.run_day(until="10:20")  # the first marks were stored when SPY opened
+    async with rig.db.sessions() as s:
+        stored = {p.id: p.last_mark for p in (await s.execute(select(PositionRow))).scalars()}
+    rig.clock.advance(timedelta(minutes=3))  # quotes move; the next snapshot is an hour away
+    await rig.engine.mark_positions()
+    async with rig.db.sessions() as s:
+        still = {p.id: p.last_mark for p in (await s.execute(select(PositionRow))).scalars()}
+    assert still == stored  # nothing written between snapshots
+    shown = await rig.engine.positions()
+    assert len(shown) == 2
+    for p in shown:
+        quote = await rig.market.option_quote(p.contract)
+        assert p.last_mark == Decimal(str(quote.mid))  # queries show the live mark
+    assert {p.id: p.last_mark for p in shown} != stored
