@@ -303,33 +303,7 @@ class AlpacaBroker(Broker):
                                         allow_rounding=request.allow_price_rounding)
         areq = request_to_alpaca(request, limit)
         cid = request.client_order_id
-        policy = self.rest.policy
-        attempt = 0
-        while True:
-            try:
-                return self._remember(order_from_alpaca(await self.rest.once(self.trading.submit_order, areq)))
-            except OrderRejected as err:
-                if "client_order_id" in err.reason.lower() or "unique" in err.reason.lower():
-                    existing = await self._lookup(cid)
-                    if existing is not None:
-                        return existing
-                raise
-            except BrokerError as err:
-                if not err.temporary:
-                    raise
-                attempt += 1
-                log.warning("submit %s: outcome unknown (%s); reconciling (attempt %d)", cid, err, attempt)
-                if attempt > policy.max_retries:
-                    raise SubmitOutcomeUnknown(cid) from err
-                await self.rest._sleep(policy.delay(attempt, getattr(err, "retry_after", None)))
-                try:
-                    existing = await self._lookup(cid)
-                except BrokerError as lookup_err:
-                    if not lookup_err.temporary:
-                        raise
-                    raise SubmitOutcomeUnknown(cid) from lookup_err
-                if existing is not None:
-                    return existing
+        return await self._reconciled(cid, lambda: self.rest.once(self.trading.submit_order, areq))
 
     async def get_order(self, order_id: str) -> Order:
         """Return an order by id."""
@@ -380,6 +354,13 @@ class AlpacaBroker(Broker):
         while True:
             try:
                 return self._remember(order_from_alpaca(await send()))
+            except OrderRejected as err:
+                # Alpaca refuses a client order id it already knows: that order is ours.
+                if "client_order_id" in err.reason.lower() or "unique" in err.reason.lower():
+                    existing = await self._lookup(cid)
+                    if existing is not None:
+                        return existing
+                raise
             except BrokerError as err:
                 if not err.temporary:
                     raise
