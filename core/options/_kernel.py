@@ -195,20 +195,13 @@ def initial_guess(p: Pool, x: FloatArray, beta: FloatArray, eh: FloatArray) -> F
     return s
 
 
-def householder_step(
-    p: Pool,
-    x: FloatArray,
-    s: FloatArray,
-    target: FloatArray,
-    emx: FloatArray,
-) -> FloatArray:
-    """Return the third-order Householder step for ``ln b(x, s) = ln β`` (a pool buffer).
+def _newton_terms(
+    p: Pool, x: FloatArray, s: FloatArray, target: FloatArray, emx: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Return the terms both higher-order steps start from, each in a pool buffer.
 
-    Works with ``b̃ = b e^{-x/2} = N(d1) - e^{-x} N(d2)``: ``target`` is ``ln β - x/2`` and
-    ``emx`` is ``e^{-x}``. With ``r = (ln b)' = φ(d1) / b̃``, ``h2 = b''/b' = d1 d2 / s`` and
-    ``h3 = b'''/b' = h2² - 3 x²/s⁴ - 1/4``, the log objective ``f`` has ``f''/f' = h2 - r``
-    and ``f'''/f' = h3 - r (3 h2 - 2 r)``; the step is
-    ``ν (1 + ν H2 / 2) / (1 + ν H2 + ν² H3 / 6)`` with the Newton step ``ν = -f / f'``.
+    ``1/s``, ``x/s``, ``d1``, ``d2``, ``r = (ln b)' = f'`` and the Newton step
+    ``ν = (ln β − ln b) / f'``; the caller owns (and gives back) all six buffers.
     """
     n = x.shape[0]
     take = p.take
@@ -225,10 +218,29 @@ def householder_step(
     mul(r, -0.5, out=r)
     np.exp(r, out=r)
     mul(r, _INV_SQRT_2PI, out=r)  # φ(d1)
-    div(r, b, out=r)  # r = (ln b)'
+    div(r, b, out=r)  # r = f' = (ln b)'
     nu = np.log(b, out=b)
     sub(target, nu, out=nu)
     div(nu, r, out=nu)  # Newton step ν
+    return inv_s, xs, d1, d2, r, nu
+
+
+def householder_step(
+    p: Pool,
+    x: FloatArray,
+    s: FloatArray,
+    target: FloatArray,
+    emx: FloatArray,
+) -> FloatArray:
+    """Return the third-order Householder step for ``ln b(x, s) = ln β`` (a pool buffer).
+
+    Works with ``b̃ = b e^{-x/2} = N(d1) - e^{-x} N(d2)``: ``target`` is ``ln β - x/2`` and
+    ``emx`` is ``e^{-x}``. With ``r = (ln b)' = φ(d1) / b̃``, ``h2 = b''/b' = d1 d2 / s`` and
+    ``h3 = b'''/b' = h2² - 3 x²/s⁴ - 1/4``, the log objective ``f`` has ``f''/f' = h2 - r``
+    and ``f'''/f' = h3 - r (3 h2 - 2 r)``; the step is
+    ``ν (1 + ν H2 / 2) / (1 + ν H2 + ν² H3 / 6)`` with the Newton step ``ν = -f / f'``.
+    """
+    inv_s, xs, d1, d2, r, nu = _newton_terms(p, x, s, target, emx)
     h2 = mul(d1, d2, out=d2)
     mul(h2, inv_s, out=h2)  # h2 = b''/b'
     h3 = mul(xs, inv_s, out=xs)
@@ -275,23 +287,7 @@ def refine_step(
     """
     n = x.shape[0]
     take = p.take
-    inv_s = div(1.0, s, out=take(n))
-    xs = mul(x, inv_s, out=take(n))
-    d1 = mul(s, 0.5, out=take(n))
-    add(d1, xs, out=d1)
-    d2 = sub(d1, s, out=take(n))
-    b = ndtr(d1, out=take(n))
-    r = ndtr(d2, out=take(n))
-    mul(r, emx, out=r)
-    sub(b, r, out=b)  # b̃
-    mul(d1, d1, out=r)
-    mul(r, -0.5, out=r)
-    np.exp(r, out=r)
-    mul(r, _INV_SQRT_2PI, out=r)  # φ(d1)
-    div(r, b, out=r)  # r = f' = (ln b)'
-    nu = np.log(b, out=b)
-    sub(target, nu, out=nu)
-    div(nu, r, out=nu)  # Newton step ν
+    inv_s, xs, d1, d2, r, nu = _newton_terms(p, x, s, target, emx)
     g1 = mul(d1, d2, out=d2)
     mul(g1, inv_s, out=g1)  # g' = b''/b'
     big_x = mul(xs, inv_s, out=xs)
