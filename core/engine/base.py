@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,9 +34,6 @@ from core.events import (
 from core.marketdata.base import MarketData
 from core.marketdata.models import Bar, OptionContract
 from core.setups import SetupStore
-
-log = logging.getLogger(__name__)
-
 
 CENT = Decimal("0.01")
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "new", "accepted", "pending_new",

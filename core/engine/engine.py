@@ -303,10 +303,12 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
                 at=self.clock.now(), symbol=flip.symbol, from_direction=flip.from_direction,
                 to_direction=flip.to_direction, price=Decimal(str(flip.price)), reason=flip.reason))
             flipped_against[flip.symbol] = flip
+        watched = self.book.symbols()
         for decision in self.book.on_bar(tbar):
             await self._on_decision(decision)
         await self._check_exits(bar, flipped_against.get(bar.symbol))
-        await self._resubscribe()
+        if self.book.symbols() != watched:  # no stream work (or DB read) on ordinary bars
+            await self._resubscribe()
 
     async def _on_decision(self, decision: TriggerDecision) -> None:
         price = Decimal(str(decision.price))

@@ -86,10 +86,11 @@ class Rig:
         await self.broker.sync()
         await self.engine.pump_order_updates()
 
-    async def run_day(self, until: str = "16:01", symbols: Sequence[str] | None = None) -> None:
+    async def run_day(self, until: str = "16:01", symbols: Sequence[str] | None = None,
+                      since: str = "09:30") -> None:
         """Replay the day's bars through the engine, minute by minute, as fast as possible."""
         syms = sorted(symbols or self.engine.book.symbols())
-        async for ev in self.market.replay(syms, ny("09:30"), ny(until), clock=self.clock):
+        async for ev in self.market.replay(syms, ny(since), ny(until), clock=self.clock):
             assert ev.bar is not None
             await self.engine.on_bar(ev.bar)
             await self.step()

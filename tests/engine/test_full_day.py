@@ -81,14 +81,12 @@ async def test_a_full_day_trades_scales_out_stops_and_closes_to_the_cent(
     assert len(nvda_exits) == 1 and "below stop 145.40" in nvda_exits[0]
 
     # Scale-out quantities follow the plan: a third at T1, a third at T2, the rest at 15:50.
-    spy_sells = [o for f, o in fills if o.symbol == spy.contract and o.side == "sell"]
     by_order: dict[int, int] = {}
     for f, o in fills:
         if o.symbol == spy.contract and o.side == "sell":
             by_order[o.id] = by_order.get(o.id, 0) + f.qty
     third = spy.qty_filled // 3
     assert list(by_order.values()) == [third, third, spy.qty_filled - 2 * third]
-    assert spy_sells
 
     # P&L to the cent, three ways: our fills, our positions, the exchange's cash.
     by_fills = sum(((f.price if o.side == "sell" else -f.price) * f.qty * 100 for f, o in fills),
@@ -112,3 +110,22 @@ async def test_a_full_day_trades_scales_out_stops_and_closes_to_the_cent(
     assert signals[("SPY", "breakout", "aggressive")].status == "triggered"
     assert signals[("SPY", "breakout", "conservative")].status == "invalidated"
     assert signals[("SPY", "breakdown", "aggressive")].status == "expired"
+
+
+async def test_the_price_stream_follows_exactly_what_is_watched_or_held(
+    rig_factory, tmp_path: Path
+) -> None:
+    write_bars(tmp_path / "bars", "SPY", SPY_PATH)
+    write_bars(tmp_path / "bars", "NVDA", NVDA_PATH)
+    rig = await rig_factory(config())
+    stream = rig.market.price_stream((), bars=True)
+    rig.engine._stream = stream  # as start(live=True) does, without the consuming task
+    assert stream.symbols == frozenset()
+    await rig.post(SETUP)
+    assert stream.symbols == {"SPY", "NVDA"}
+    await rig.run_day(until="10:20")  # NVDA's only signal fired; its position is held
+    assert rig.engine.book.symbols() == {"SPY"}
+    assert stream.symbols == {"SPY", "NVDA"}
+    await rig.run_day(since="10:20", until="16:01", symbols=["SPY", "NVDA"])
+    # everything closed, the day's signals expired
+    assert stream.symbols == frozenset()
