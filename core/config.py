@@ -71,6 +71,30 @@ class Settings(BaseSettings):
         default_factory=list, description="Role ids allowed to post setups (empty: anyone)."
     )
 
+    trader_role_ids: IdList = Field(
+        default_factory=list,
+        description="Role ids that may confirm, reject and close trades "
+        "(empty: only members with Manage Server).",
+    )
+    admin_role_ids: IdList = Field(
+        default_factory=list,
+        description="Role ids allowed the /admin commands, besides members with Manage Server.",
+    )
+    trade_channel_id: int | None = Field(
+        None, description="Channel for proposals (unset: the setup channel the post came from)."
+    )
+    log_channel_id: int | None = Field(
+        None, description="Channel where admin actions, risk refusals and problems are announced."
+    )
+    command_cooldown_seconds: float = Field(
+        2.0, ge=0, le=600, description="Per-user cooldown between slash commands, seconds."
+    )
+    engine_config_file: Path | None = Field(
+        None,
+        description="JSON or TOML file of engine parameters (triggers, selection, exits, risk); "
+        "unset: the defaults.",
+    )
+
     # --- broker selection ------------------------------------------------------------
     broker: BrokerMode = Field(
         BrokerMode.AUTO,
@@ -116,7 +140,7 @@ class Settings(BaseSettings):
     bars_dir: Path = Field(Path("data/bars"), description="Folder of OHLCV bar CSV files.")
 
     @field_validator("setup_channel_ids", "allowed_poster_ids", "allowed_poster_role_ids",
-                     mode="before")
+                     "trader_role_ids", "admin_role_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
+from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.engine.bias import BiasMode
 from core.engine.exits import ExitRules
 from core.engine.risk import RiskLimits
 from core.engine.triggers import TriggerRules
+from core.errors import ConfigError
 from core.options.select import SelectionRules
 
 
@@ -52,3 +58,45 @@ class EngineConfig(BaseModel):
     exits: ExitRules = Field(default_factory=ExitRules)
     execution: ExecutionRules = Field(default_factory=ExecutionRules)
     risk: RiskLimits = Field(default_factory=RiskLimits)
+
+
+def load_engine_config(path: Path | None = None, overrides: Sequence[str] = ()) -> EngineConfig:
+    """Read engine parameters from a JSON or TOML file, then apply ``key.sub=value`` overrides.
+
+    A missing file, bad syntax, an unknown key or a bad value raises
+    :class:`~core.errors.ConfigError` with one line naming the key.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"engine config {path}: {exc.strerror or exc}") from exc
+        try:
+            data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"engine config {path}: not valid {path.suffix[1:] or 'JSON'}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"engine config {path}: the top level must be a table/object")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. exits.option_stop_pct=40")
+        node = data
+        parts = [p.strip() for p in key.split(".")]
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a group of settings")
+            node = child
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node[parts[-1]] = value
+    try:
+        return EngineConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "engine config"
+        raise ConfigError(f"engine setting {where}: {err['msg']}") from exc
