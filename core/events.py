@@ -11,6 +11,7 @@ deterministic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -265,6 +266,7 @@ class _Subscriber:
     types: tuple[type[Event], ...]
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     failures: int = 0
+    task: asyncio.Task[None] | None = None
 
 
 class EventBus:
@@ -281,7 +283,16 @@ class EventBus:
         """Deliver events of ``types`` (and subclasses) to ``handler``, in order."""
         sub = _Subscriber(name, handler, tuple(types))
         self._subs.append(sub)
-        self._tasks.spawn(self._worker(sub), name)
+        sub.task = self._tasks.spawn(self._worker(sub), name)
+
+    async def unsubscribe(self, name: str) -> None:
+        """Stop delivering to the subscriber ``name`` (events still queued for it are dropped)."""
+        for sub in [s for s in self._subs if s.name == name]:
+            self._subs.remove(sub)
+            if sub.task is not None:
+                sub.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sub.task
 
     def record(self) -> list[Event]:
         """Start keeping every published event in a list (for tests and replay) and return it."""

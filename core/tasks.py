@@ -42,6 +42,11 @@ class TaskSupervisor:
         """Return the names of the tasks still running."""
         return sorted(t.get_name() for t in self._tasks)
 
+    async def join(self) -> None:
+        """Wait for every task running now (and any they start) to finish."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel every task and wait for them to finish."""
         tasks = list(self._tasks)

@@ -1,6 +1,7 @@
 """Every ORM model, imported so that ``Base.metadata`` knows all tables."""
 
-from core.db.models import setups, sim, trading  # noqa: F401
+from core.db.models import chat, setups, sim, trading  # noqa: F401
+from core.db.models.chat import ChatPost
 from core.db.models.setups import (
     BiasRow,
     MessageRevision,
@@ -15,6 +16,7 @@ from core.db.models.setups import (
 
 __all__ = [
     "BiasRow",
+    "ChatPost",
     "MessageRevision",
     "ParseStatus",
     "SetupMessage",

@@ -1,0 +1,110 @@
+"""Build everything the bot runs on, from the settings: the composition of ``core``.
+
+:func:`build_services` opens (and migrates) the database, picks the broker and market data
+(the simulated exchange unless Alpaca keys are configured or asked for), builds the engine
+with its parameters and the scheduler, and returns them in one :class:`Services` object that
+``bot.app.AplusBot`` receives. Tests build the same object with a fake clock and the
+simulated exchange, so the bot under test is wired exactly as in production.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from core.brokers.base import Broker
+from core.brokers.factory import make_broker, make_market_data
+from core.calendar import MarketCalendar
+from core.clock import Clock, SystemClock
+from core.config import BrokerMode, Settings
+from core.db.session import Database, open_database
+from core.engine.config import EngineConfig, load_engine_config
+from core.engine.engine import TradingEngine
+from core.engine.scheduler import build_scheduler
+from core.events import EventBus
+from core.marketdata.base import MarketData
+
+log = logging.getLogger(__name__)
+
+
+def broker_description(settings: Settings) -> str:
+    """Return the broker in use as a sentence for the status and the log."""
+    mode = settings.effective_broker
+    if mode is BrokerMode.ALPACA:
+        return "Alpaca " + ("paper" if settings.alpaca_paper else "LIVE") + " account"
+    if settings.broker is BrokerMode.AUTO:
+        return "simulated exchange (no Alpaca keys configured)"
+    return "simulated exchange"
+
+
+@dataclass
+class Services:
+    """The engine and its collaborators, owned by the bot for its lifetime."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    calendar: MarketCalendar
+    bus: EventBus
+    market: MarketData
+    broker: Broker
+    engine: TradingEngine
+    scheduler: AsyncIOScheduler | None = None
+    broker_mode: str = field(default="")
+    started: bool = False
+    closed: bool = False
+
+    async def start(self, *, live: bool = True) -> None:
+        """Start the broker, the market data, the engine and (live) the scheduler."""
+        await self.market.start()
+        await self.broker.start()
+        await self.engine.start(live=live)
+        if live and self.scheduler is not None:
+            self.scheduler.start()
+        self.started = True
+
+    async def close(self) -> None:
+        """Stop everything, in reverse order; safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.started:
+            await self.engine.stop()
+            self.started = False
+        await self.bus.close()
+        await self.broker.close()
+        await self.market.close()
+        await self.db.dispose()
+
+
+async def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    engine_config: EngineConfig | None = None,
+    market: MarketData | None = None,
+    broker: Broker | None = None,
+    scheduler: bool = True,
+) -> Services:
+    """Open the database and build the engine with the broker the settings select."""
+    clock = clock or SystemClock()
+    db = await open_database(settings.database_url)
+    try:
+        config = engine_config or load_engine_config(settings.engine_config_file)
+        market = market or make_market_data(settings, clock)
+        broker = broker or make_broker(settings, db, clock, market)
+        calendar = MarketCalendar()
+        bus = EventBus()
+        engine = TradingEngine(db=db, broker=broker, market=market, clock=clock,
+                               calendar=calendar, bus=bus, config=config)
+    except BaseException:
+        await db.dispose()
+        raise
+    return Services(settings=settings, db=db, clock=clock, calendar=calendar, bus=bus,
+                    market=market, broker=broker, engine=engine,
+                    scheduler=build_scheduler(engine) if scheduler else None,
+                    broker_mode=broker_description(settings))

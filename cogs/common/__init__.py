@@ -1,0 +1,1 @@
+"""What every cog shares: permission checks, the one error path, and the outbox."""

@@ -1,0 +1,136 @@
+"""Everything the bot posts goes through here: batched thread updates, permission problems
+reported once, and no exception escaping into a cog.
+
+Thread updates (fills, P&L, exits) are lines queued per channel or thread and sent together
+after ``window`` seconds, so a busy minute is one message per thread rather than dozens;
+Discord's own rate limits are left to discord.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import discord
+
+from core.tasks import TaskSupervisor
+
+log = logging.getLogger(__name__)
+MESSAGE_LIMIT = 2000
+
+
+def chunk_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Join ``lines`` into as few messages of at most ``limit`` characters as possible."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        line = line if len(line) <= limit else line[: limit - 1] + "…"
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out
+
+
+class Outbox:
+    """Send messages for the cogs; report missing permissions once in the log channel."""
+
+    def __init__(self, client: discord.Client, *, log_channel_id: int | None = None,
+                 window: float = 1.0) -> None:
+        self._client = client
+        self._log_channel_id = log_channel_id
+        self.window = window
+        self._lines: defaultdict[int, list[str]] = defaultdict(list)
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._scheduled: set[int] = set()
+        self._reported: set[tuple[int, str]] = set()
+        self._tasks = TaskSupervisor("outbox")
+        self.problems: list[str] = []
+
+    async def channel(self, channel_id: int) -> discord.abc.Messageable | None:
+        """Return a channel or thread by id (cache first, then the API), or None."""
+        ch = self._client.get_channel(channel_id)
+        if ch is None:
+            try:
+                ch = await self._client.fetch_channel(channel_id)
+            except (discord.NotFound, discord.Forbidden):
+                await self.problem(channel_id, "missing", f"channel {channel_id} cannot be found")
+                return None
+            except discord.HTTPException:
+                log.warning("could not fetch channel %s", channel_id, exc_info=True)
+                return None
+        return ch if isinstance(ch, discord.abc.Messageable) else None
+
+    async def send(self, channel_id: int, **kwargs: Any) -> discord.Message | None:
+        """Send a message to ``channel_id``; return None (after reporting) when it cannot."""
+        ch = await self.channel(channel_id)
+        if ch is None:
+            return None
+        try:
+            return await ch.send(**kwargs)
+        except discord.Forbidden:
+            await self.problem(channel_id, "send", f"I cannot send messages in <#{channel_id}>")
+        except discord.HTTPException:
+            log.warning("sending to %s failed", channel_id, exc_info=True)
+        return None
+
+    def line(self, channel_id: int, text: str) -> None:
+        """Queue one update line for ``channel_id`` (a thread, usually)."""
+        self._lines[channel_id].append(text)
+        if self.window <= 0:
+            self._tasks.spawn(self.flush(channel_id), f"flush-{channel_id}")
+        elif channel_id not in self._scheduled:
+            self._scheduled.add(channel_id)
+            self._tasks.spawn(self._flush_later(channel_id), f"flush-{channel_id}")
+
+    async def _flush_later(self, channel_id: int) -> None:
+        await asyncio.sleep(self.window)
+        self._scheduled.discard(channel_id)
+        await self.flush(channel_id)
+
+    async def flush(self, channel_id: int | None = None) -> None:
+        """Send the queued lines now (of one channel, or of all)."""
+        ids = [channel_id] if channel_id is not None else list(self._lines)
+        for cid in ids:
+            async with self._locks[cid]:
+                lines, self._lines[cid] = self._lines[cid], []
+                for text in chunk_lines(lines):
+                    await self.send(cid, content=text,
+                                    allowed_mentions=discord.AllowedMentions.none())
+
+    async def problem(self, channel_id: int, kind: str, text: str) -> None:
+        """Log a problem and say it once in the log channel (once per channel and kind)."""
+        key = (channel_id, kind)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        self.problems.append(text)
+        log.warning("%s", text)
+        if self._log_channel_id is not None and channel_id != self._log_channel_id:
+            await self.send(self._log_channel_id, content=f"⚠️ {text}. Please check my permissions.")
+
+    async def announce(self, text: str, *, embed: discord.Embed | None = None) -> None:
+        """Post in the log channel when one is configured (admin actions, refusals)."""
+        if self._log_channel_id is None:
+            log.info("%s", text)
+            return
+        kwargs: dict[str, Any] = {"content": text[:MESSAGE_LIMIT],
+                                  "allowed_mentions": discord.AllowedMentions.none()}
+        if embed is not None:
+            kwargs["embed"] = embed
+        await self.send(self._log_channel_id, **kwargs)
+
+    async def drain(self) -> None:
+        """Send everything queued and wait for the flush tasks (tests, shutdown)."""
+        await self.flush()
+        await self._tasks.join()
+
+    async def close(self) -> None:
+        """Flush what is queued and stop."""
+        await self.flush()
+        await self._tasks.close()
