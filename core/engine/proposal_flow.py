@@ -26,7 +26,15 @@ from core.db.models.trading import (
     ProposalRow,
     ProposalStatus,
 )
-from core.engine.base import ConfirmOutcome, ConfirmResult, EngineParts, _d, _money, _SignalView
+from core.engine.base import (
+    ConfirmOutcome,
+    ConfirmResult,
+    EngineError,
+    EngineParts,
+    _d,
+    _money,
+    _SignalView,
+)
 from core.engine.exits import initial_stop
 from core.engine.proposals import plan_proposal
 from core.engine.risk import (
@@ -45,6 +53,7 @@ from core.events import (
     SignalSkipped,
 )
 from core.marketdata.models import OptionContract
+from core.options.sizing import size_position
 
 log = logging.getLogger(__name__)
 
@@ -94,22 +103,31 @@ class ProposalFlow(EngineParts):
         if self.auto_confirm:
             await self.confirm(pid, "auto-confirm")
 
-    async def confirm(self, proposal_id: int, actor: str) -> ConfirmResult:
+    async def confirm(self, proposal_id: int, actor: str, *,
+                      expected_version: int | None = None) -> ConfirmResult:
         """Confirm a proposal: re-quote, check risk, then send exactly one order.
 
         Two confirms of one proposal (a double click, two traders, a confirm racing the
         expiry) give one order or none: a lock per proposal in this process and a
-        compare-and-set on the stored status across processes.
+        compare-and-set on the stored status across processes. With ``expected_version``
+        (the version the trader saw) nothing is sent when the proposal changed since.
         """
         async with self._proposal_locks[proposal_id]:
-            return await self._confirm_locked(proposal_id, actor)
+            return await self._confirm_locked(proposal_id, actor, expected_version)
 
-    async def _confirm_locked(self, proposal_id: int, actor: str) -> ConfirmResult:
+    async def _confirm_locked(self, proposal_id: int, actor: str,
+                              expected_version: int | None = None) -> ConfirmResult:
         now = self.clock.now()
         async with self.db.sessions() as session:
             prop = await session.get(ProposalRow, proposal_id)
         if prop is None:
             raise NotFoundError(f"there is no proposal #{proposal_id}")
+        if (expected_version is not None and prop.status == ProposalStatus.OPEN
+                and prop.version != expected_version):
+            return ConfirmResult(ConfirmOutcome.REFRESHED,
+                                 f"proposal #{proposal_id} changed since you saw it (now "
+                                 f"{prop.quantity} × {prop.contract} at {prop.limit_price}); "
+                                 "nothing was sent: review it and confirm again", proposal_id)
         if prop.status == ProposalStatus.EXPIRED:
             return ConfirmResult(ConfirmOutcome.EXPIRED,
                                  f"proposal #{proposal_id} expired at {prop.expires_at:%H:%M} UTC; "
@@ -222,6 +240,75 @@ class ProposalFlow(EngineParts):
         return ConfirmResult(ConfirmOutcome.SUBMITTED,
                              f"order sent: buy {prop.quantity} {prop.contract} limit {prop.limit_price}",
                              proposal_id, order_id)
+
+    async def amend(self, proposal_id: int, actor: str, *, contract: str | None = None,
+                    quantity: int | None = None) -> ProposalRow:
+        """Switch an open proposal to one of its alternates and/or a smaller quantity.
+
+        A new contract is priced at its mid and sized again with the risk budget; a quantity
+        must be between 1 and the size the budget allows. The proposal's version goes up, so a
+        confirm of what was shown before is not sent (see :meth:`confirm`).
+        """
+        async with self._proposal_locks[proposal_id]:
+            now = self.clock.now()
+            equity = None
+            if contract is not None:
+                equity = (await self.broker.get_account()).equity
+            async with self.db.sessions.begin() as session:
+                prop = await session.get(ProposalRow, proposal_id)
+                if prop is None:
+                    raise NotFoundError(f"there is no proposal #{proposal_id}")
+                if prop.status != ProposalStatus.OPEN:
+                    raise EngineError(f"proposal #{proposal_id} is already {prop.status}")
+                details = dict(prop.details)
+                changes: list[str] = []
+                old_qty = prop.quantity
+                max_qty = int(details.get("max_quantity", prop.quantity))
+                if contract is not None and contract != prop.contract:
+                    alts = list(details.get("alternates") or [])
+                    alt = next((a for a in alts if a.get("contract") == contract), None)
+                    if alt is None:
+                        raise EngineError(f"{contract} is not an alternate of proposal #{proposal_id}")
+                    mid = Decimal(str(alt["mid"]))
+                    limit = round_to_tick(mid, tick_for(contract, mid), OrderSide.BUY)
+                    if limit <= 0:
+                        limit = tick_for(contract, mid)
+                    sizing = size_position(float(limit), float(equity or 0),
+                                           float(self.limits.max_premium_per_trade),
+                                           float(self.limits.max_equity_fraction_per_trade))
+                    if not sizing.tradable:
+                        raise EngineError(f"{contract} at {limit}: {sizing.reason}")
+                    old_best = details.get("best")
+                    details["alternates"] = [a for a in alts if a.get("contract") != contract] + (
+                        [old_best] if old_best else [])
+                    details["best"] = alt
+                    details["ref_mid"] = str(mid)
+                    prop.contract = contract
+                    prop.limit_price = limit
+                    prop.bid = Decimal(str(alt["bid"]))
+                    prop.ask = Decimal(str(alt["ask"]))
+                    max_qty = sizing.quantity
+                    prop.quantity = min(quantity or max_qty, max_qty)
+                    changes.append(f"switched to {contract} at {limit}")
+                if quantity is not None and quantity != prop.quantity:
+                    if not 1 <= quantity <= max_qty:
+                        raise EngineError(f"quantity must be between 1 and {max_qty} "
+                                          "(the risk budget of this proposal)")
+                    prop.quantity = quantity
+                if prop.quantity != old_qty:
+                    changes.append(f"quantity {old_qty} → {prop.quantity}")
+                details["max_quantity"] = max_qty
+                prop.details = details
+                prop.est_cost = _money(prop.limit_price * prop.quantity * OPTION_MULTIPLIER)
+                prop.max_loss = prop.est_cost
+                prop.version += 1
+                await audit(session, now, actor, "proposal_amended", "proposal", prop.id,
+                            contract=prop.contract, qty=prop.quantity, limit=prop.limit_price)
+                reason = f"{actor}: " + (", ".join(changes) or "no change")
+                sym, cur = prop.underlying, prop.contract
+            self.bus.publish(ProposalRefreshed(at=now, proposal_id=proposal_id, symbol=sym,
+                                               contract=cur, reason=reason))
+            return prop
 
     async def reject(self, proposal_id: int, actor: str, reason: str = "rejected") -> ConfirmResult:
         """Reject an open proposal."""
