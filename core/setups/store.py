@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,11 +55,14 @@ LIVE_STATUSES = frozenset({SignalStatus.PENDING, SignalStatus.WATCHING})
 #: Statuses a retraction (edit or delete) invalidates: live ones, and triggered ones so that a
 #: proposal still waiting for a click can no longer be confirmed. Open positions are not closed.
 RETRACTABLE = LIVE_STATUSES | {SignalStatus.TRIGGERED}
+#: Characters no text column can hold on every backend: NUL (PostgreSQL refuses it) and lone
+#: surrogates (not encodable as UTF-8 at all). They become U+FFFD when a message comes in.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
-    """A message as the chat layer saw it."""
+    """A message as the chat layer saw it (NUL and lone surrogates become U+FFFD)."""
 
     discord_message_id: int
     channel_id: int
@@ -67,6 +71,10 @@ class IncomingMessage:
     content: str
     guild_id: int | None = None
     edited_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if _UNSTORABLE.search(self.content) is not None:
+            object.__setattr__(self, "content", _UNSTORABLE.sub("\ufffd", self.content))
 
 
 class IngestOutcome(StrEnum):
