@@ -1,0 +1,507 @@
+"""Drive a real ``commands.Bot`` offline: messages, clicks, selects, slash commands, threads.
+
+dpytest fakes the REST side of Discord for messages; this harness adds what it lacks. Users'
+actions are delivered as the gateway payloads Discord documents (``MESSAGE_CREATE``,
+``MESSAGE_UPDATE``, ``MESSAGE_DELETE``, ``INTERACTION_CREATE`` types 2, 3 and 4) and parsed by
+discord.py's own ``ConnectionState``; the bot's answers are caught at the HTTP boundary (the
+bot's ``HTTPClient`` and the webhook adapter used for interaction responses). discord.py
+itself is not patched.
+
+Usage (``make_harness`` is the fixture in ``tests/discord/conftest.py``)::
+
+    world = World.build()                                  # fixed ids: put them in settings
+    h = await make_harness(MyBot(...), world)              # setup_hook, GUILD_CREATE, READY
+    msg = await h.post("A+ SPY 600 ...", channel="setup", member="trader")
+    [reply] = h.thread_messages(msg)                       # what the bot posted in a thread
+    rec = await h.click(reply, "proposal:confirm:7", member="outsider")
+    assert rec.ephemeral and "trader role" in rec.content
+    rec = await h.slash("admin risk set", limit="max_loss", value=500, member="manager")
+    rec = await h.autocomplete("close", "position", "SP")  # rec.choices
+    await h.restart(MyBot(...))                            # same server, new process
+
+Every action returns once the bot is idle (:meth:`Harness.settle`). ``h.dispatch(payload)``
+delivers without waiting, for concurrent clicks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+import discord.ext.test.backend as dpy_backend
+import discord.ext.test.runner as dpy_runner
+import discord.interactions
+import discord.webhook.async_
+from discord.ext import commands
+
+from tests.discord import options as opts
+from tests.discord import payloads
+from tests.discord.components import ComponentUnavailable, check_values, find_component
+from tests.discord.payloads import JsonDict, Snowflakes
+from tests.discord.records import InteractionRecord, Posted
+from tests.discord.responses import RecordingAdapter
+from tests.discord.server import FakeServer, HarnessHttp
+from tests.discord.settle import SettleTimeout, settle
+from tests.discord.world import World
+
+__all__ = [
+    "ComponentUnavailable",
+    "Harness",
+    "InteractionRecord",
+    "Posted",
+    "SettleTimeout",
+    "World",
+]
+
+log = logging.getLogger(__name__)
+
+MemberRef = str | discord.Member
+ChannelRef = str | int | discord.TextChannel | discord.Thread
+MessageRef = int | Posted | discord.Message | discord.PartialMessage
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self, harness: Harness) -> None:
+        super().__init__(logging.ERROR)
+        self.harness = harness
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.harness.errors.append(record)
+        for open_record in self.harness._open:
+            open_record.errors.append(record)
+
+
+class Harness:
+    """A bot connected to a fake Discord server; see the module docstring."""
+
+    _active: Harness | None = None
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        ignore_tasks: Iterable[str] = (),
+        settle_timeout: float = 10.0,
+    ) -> None:
+        self.world = world
+        self.server = FakeServer(Snowflakes(clock))
+        self.ignore_tasks = tuple(ignore_tasks)
+        self.settle_timeout = settle_timeout
+        self.errors: list[logging.LogRecord] = []
+        self._open: list[InteractionRecord] = []
+        self._handler = _ErrorCollector(self)
+        self._saved_contexts: tuple[Any, Any] | None = None
+        self._baseline: set[asyncio.Task[Any]] = set()
+        self.bot: commands.Bot = None  # type: ignore[assignment]  # set by attach()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    async def start(
+        cls,
+        bot: commands.Bot,
+        world: World | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        ignore_tasks: Iterable[str] = (),
+        settle_timeout: float = 10.0,
+    ) -> Harness:
+        """Connect ``bot`` to a new fake server: run ``setup_hook``, send the guild, send READY.
+
+        ``clock`` (e.g. ``FakeClock.now``) dates the snowflakes of new messages;
+        ``ignore_tasks`` are name prefixes of tasks that are busy forever by design.
+        """
+        if cls._active is not None:
+            raise RuntimeError("a Harness is already running; close it first")
+        harness = cls(
+            world or World.build(),
+            clock=clock,
+            ignore_tasks=ignore_tasks,
+            settle_timeout=settle_timeout,
+        )
+        cls._active = harness
+        harness._install()
+        try:
+            await harness.attach(bot)
+        except BaseException:
+            await harness.close()
+            raise
+        return harness
+
+    def _install(self) -> None:
+        self._baseline = set(asyncio.all_tasks())
+        adapter = RecordingAdapter(self.server)
+        context: contextvars.ContextVar[Any] = contextvars.ContextVar(
+            "async_webhook_context", default=adapter
+        )
+        self._saved_contexts = (
+            discord.interactions.async_context,
+            discord.webhook.async_.async_context,
+        )
+        discord.interactions.async_context = context  # type: ignore[attr-defined]
+        discord.webhook.async_.async_context = context
+        logging.getLogger("discord").addHandler(self._handler)
+
+    async def attach(self, bot: commands.Bot) -> None:
+        """Wire ``bot`` to the fake server as a fresh process would connect to Discord."""
+        await bot._async_setup_hook()
+        old_state = bot._connection
+        dpytest.configure(bot, guilds=0, text_channels=0, voice_channels=0, members=0)
+        state = bot._connection
+        http = HarnessHttp(self.server)
+        http.state = state
+        bot.http = http
+        state.http = http
+        state.user = discord.ClientUser(
+            state=state,
+            data={
+                "id": str(self.world.bot_id),
+                "username": self.world.bot_name,
+                "discriminator": "0",
+                "avatar": None,
+                "bot": True,
+            },
+        )
+        state.application_id = self.world.bot_id
+        state._command_tree = bot.tree
+        state._translator = old_state._translator
+        state.allowed_mentions = old_state.allowed_mentions
+        dpy_backend._cur_config = dpy_backend._cur_config._replace(messages=self.server.messages)
+        self.server.state = state
+        self.bot = bot
+
+        await bot.setup_hook()
+        state.parse_guild_create(self.world.guild_create(list(self.server.threads.values())))
+        guild = self.guild
+        dpy_runner._cur_config = dpy_runner.RunnerConfig(
+            bot,
+            [guild],
+            list(guild.text_channels),
+            [self.member(m.name) for m in self.world.members],
+        )
+        bot._ready.set()
+        state.dispatch("ready")
+        await self.settle()
+
+    async def close(self) -> None:
+        """Stop the bot, cancel what it left running, restore discord.py's webhook adapter."""
+        try:
+            if self.bot is not None:
+                await self._stop_bot()
+        finally:
+            if self._saved_contexts is not None:
+                interactions_ctx, webhook_ctx = self._saved_contexts
+                discord.interactions.async_context = interactions_ctx  # type: ignore[attr-defined]
+                discord.webhook.async_.async_context = webhook_ctx
+                self._saved_contexts = None
+            logging.getLogger("discord").removeHandler(self._handler)
+            Harness._active = None
+
+    async def _stop_bot(self) -> None:
+        try:
+            await self.settle()
+        except SettleTimeout:
+            log.warning("closing the harness while tasks are still busy", exc_info=True)
+        await dpytest.empty_queue()
+        self.bot.ws = None  # dpytest's fake gateway has no socket; Client.close would trip on it
+        await self.bot.close()
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() - self._baseline if t is not current]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.gather(*leftovers, return_exceptions=True)
+
+    async def restart(self, bot: commands.Bot) -> None:
+        """Stop the current bot and connect ``bot`` to the same server (messages, threads...).
+
+        This is what a process restart looks like to a bot: empty caches, a new ``setup_hook``
+        (which must re-register persistent views and dynamic items), then GUILD_CREATE and READY.
+        """
+        await self._stop_bot()
+        self.server.state = None
+        await self.attach(bot)
+
+    async def settle(self) -> None:
+        """Run the loop until the bot is idle (see :mod:`tests.discord.settle`)."""
+        try:
+            await settle(within=self.settle_timeout, ignore=self.ignore_tasks)
+        finally:
+            self._open.clear()
+
+    # -- the world --------------------------------------------------------------------------
+    @property
+    def guild(self) -> discord.Guild:
+        """Return the test guild as the bot sees it."""
+        guild = self.bot.get_guild(self.world.guild_id)
+        assert guild is not None
+        return guild
+
+    def member(self, ref: MemberRef) -> discord.Member:
+        """Return a member by world name (``"trader"``) or as given."""
+        if isinstance(ref, discord.Member):
+            return ref
+        found = self.guild.get_member(self.world.member_id(ref))
+        assert found is not None
+        return found
+
+    def role(self, name: str) -> discord.Role:
+        """Return a role by world name."""
+        found = self.guild.get_role(self.world.role_id(name))
+        assert found is not None
+        return found
+
+    def channel(self, ref: ChannelRef) -> discord.TextChannel | discord.Thread:
+        """Return a text channel or thread by world name, id or object."""
+        if isinstance(ref, discord.TextChannel | discord.Thread):
+            return ref
+        channel_id = self.world.channel_id(ref) if isinstance(ref, str) else ref
+        return self.server.channel(channel_id)
+
+    async def set_permissions(
+        self, channel: ChannelRef, target: MemberRef | discord.Role | None = None, **perms: bool
+    ) -> None:
+        """Set a channel permission overwrite (the bot's own by default), as an admin would."""
+        who = self.guild.me if target is None else target
+        who = self.member(who) if isinstance(who, str) else who
+        await dpytest.set_permission_overrides(who, self.channel(channel), **perms)
+
+    # -- users' messages (gateway events) ----------------------------------------------------
+    async def post(
+        self,
+        content: str,
+        *,
+        channel: ChannelRef = "setup",
+        member: MemberRef = "trader",
+        at: datetime | None = None,
+    ) -> discord.Message:
+        """Have ``member`` post ``content`` (``MESSAGE_CREATE``); ``at`` dates its snowflake."""
+        target, author = self.channel(channel), self.member(member)
+        message_id = self.server.ids.at(at) if at is not None else self.server.ids.next()
+        data = payloads.message_object(
+            message_id,
+            channel_id=target.id,
+            guild_id=self.guild.id,
+            author=author,
+            content=content,
+            author_member=payloads.member_object(author, with_user=False),
+        )
+        self.server.create(data)
+        await self.settle()
+        return self._message(message_id)
+
+    async def edit_post(self, message: MessageRef, content: str) -> discord.Message:
+        """Have the author edit their message (``MESSAGE_UPDATE``)."""
+        message_id = _message_id(message)
+        self.server.update(message_id, {"content": content})
+        await self.settle()
+        return self._message(message_id)
+
+    async def delete_post(self, message: MessageRef) -> None:
+        """Delete a message as its author or a moderator would (``MESSAGE_DELETE``)."""
+        self.server.delete(_message_id(message))
+        await self.settle()
+
+    def _message(self, message_id: int) -> discord.Message:
+        cached = self.bot._connection._get_message(message_id)
+        if cached is not None:
+            return cached
+        data = self.server.payload(message_id)
+        return self.bot._connection.create_message(
+            channel=self.channel(int(data["channel_id"])),
+            data=data,  # type: ignore[arg-type]
+        )
+
+    # -- interactions -----------------------------------------------------------------------
+    def component_payload(
+        self,
+        message: MessageRef,
+        custom_id: str,
+        *,
+        member: MemberRef = "trader",
+        values: Sequence[str] | None = None,
+    ) -> tuple[JsonDict, InteractionRecord]:
+        """Build the INTERACTION_CREATE (type 3) of a click or a select on ``message``."""
+        data = self.server.payload(_message_id(message))
+        if not self.server.exists(int(data["id"])):
+            raise ComponentUnavailable(f"message {data['id']} was deleted")
+        component = find_component(data, custom_id)
+        is_select = component["type"] != discord.ComponentType.button.value
+        if (values is not None) != is_select:
+            kind = "select" if is_select else "button"
+            raise ComponentUnavailable(
+                f"{custom_id!r} is a {kind}; use h.{'select' if is_select else 'click'}"
+            )
+        if component.get("disabled"):
+            raise ComponentUnavailable(f"{custom_id!r} is disabled on message {data['id']}")
+        inner: JsonDict = {"custom_id": custom_id, "component_type": component["type"]}
+        if values is not None:
+            check_values(component, list(values))
+            inner["values"] = list(values)
+        channel = self.channel(int(data["channel_id"]))
+        return self._interaction(3, inner, channel, member, message=data, source=int(data["id"]))
+
+    def command_payload(
+        self,
+        command: str,
+        *,
+        member: MemberRef = "trader",
+        channel: ChannelRef = "setup",
+        focused: str | None = None,
+        **values: Any,
+    ) -> tuple[JsonDict, InteractionRecord]:
+        """Build the INTERACTION_CREATE of a slash command (type 2) or autocomplete (type 4)."""
+        found, guild_only = opts.find_command(self.bot.tree, command, self.guild)
+        root = found.root_parent.name if found.root_parent else found.name
+        key = (self.guild.id if guild_only else None, root)
+        command_id = self.server.command_ids.setdefault(key, self.server.ids.next())
+        data = opts.command_data(
+            found,
+            command_id=command_id,
+            guild=self.guild,
+            guild_only=guild_only,
+            values=values,
+            focused=focused,
+        )
+        return self._interaction(2 if focused is None else 4, data, self.channel(channel), member)
+
+    def _interaction(
+        self,
+        type_: int,
+        data: JsonDict,
+        channel: discord.TextChannel | discord.Thread,
+        member: MemberRef,
+        *,
+        message: JsonDict | None = None,
+        source: int | None = None,
+    ) -> tuple[JsonDict, InteractionRecord]:
+        interaction_id = self.server.ids.next()
+        payload = payloads.interaction_create(
+            interaction_id=interaction_id,
+            type_=type_,
+            data=data,
+            application_id=self.world.bot_id,
+            guild=self.guild,
+            channel=channel,
+            member=self.member(member),
+            app_permissions=channel.permissions_for(self.guild.me).value,
+            message=message,
+        )
+        record = InteractionRecord(
+            interaction_id=interaction_id,
+            token=payload["token"],
+            type=discord.InteractionType(type_),
+            channel_id=channel.id,
+            source_message_id=source,
+        )
+        return payload, record
+
+    def dispatch(self, payload: JsonDict, record: InteractionRecord) -> InteractionRecord:
+        """Deliver an INTERACTION_CREATE now, without waiting for the bot (see :meth:`settle`)."""
+        self.server.records[record.token] = record
+        self._open.append(record)
+        self.bot._connection.parse_interaction_create(payload)
+        return record
+
+    async def click(
+        self, message: MessageRef, custom_id: str, *, member: MemberRef = "trader"
+    ) -> InteractionRecord:
+        """Click button ``custom_id`` on ``message`` as ``member``; return the bot's answer."""
+        record = self.dispatch(*self.component_payload(message, custom_id, member=member))
+        await self.settle()
+        return record
+
+    async def select(
+        self,
+        message: MessageRef,
+        custom_id: str,
+        values: Sequence[str],
+        *,
+        member: MemberRef = "trader",
+    ) -> InteractionRecord:
+        """Pick ``values`` in select ``custom_id`` on ``message``; return the bot's answer."""
+        payload = self.component_payload(message, custom_id, member=member, values=values)
+        record = self.dispatch(*payload)
+        await self.settle()
+        return record
+
+    async def slash(
+        self,
+        command: str,
+        *,
+        member: MemberRef = "trader",
+        channel: ChannelRef = "setup",
+        **values: Any,
+    ) -> InteractionRecord:
+        """Run ``/command`` ("admin risk set") with options by Python name; return the answer."""
+        record = self.dispatch(
+            *self.command_payload(command, member=member, channel=channel, **values)
+        )
+        await self.settle()
+        return record
+
+    async def autocomplete(
+        self,
+        command: str,
+        focused: str,
+        typed: Any,
+        *,
+        member: MemberRef = "trader",
+        channel: ChannelRef = "setup",
+        **values: Any,
+    ) -> InteractionRecord:
+        """Type ``typed`` into option ``focused`` of ``/command``; ``record.choices`` holds the offer."""
+        payload = self.command_payload(
+            command, member=member, channel=channel, focused=focused, **{focused: typed, **values}
+        )
+        record = self.dispatch(*payload)
+        await self.settle()
+        return record
+
+    # -- what the bot showed ----------------------------------------------------------------
+    def channel_messages(self, channel: ChannelRef) -> list[Posted]:
+        """Return the messages now in ``channel`` (current versions, oldest first)."""
+        stored = self.server.messages.get(self.channel(channel).id, [])
+        return [Posted.from_payload(m) for m in sorted(stored, key=lambda m: int(m["id"]))]
+
+    def thread_messages(self, thread: ChannelRef | MessageRef) -> list[Posted]:
+        """Return the messages in a thread (given as thread, id, or its starter message)."""
+        thread_id = _message_id(thread) if not isinstance(thread, str | discord.Thread) else None
+        if thread_id is None or thread_id not in self.server.threads:
+            thread_id = self.channel(thread).id  # type: ignore[arg-type]
+        if thread_id not in self.server.threads:
+            raise LookupError(f"no thread {thread_id}; threads: {sorted(self.server.threads)}")
+        return self.channel_messages(thread_id)
+
+    @property
+    def threads(self) -> set[int]:
+        """Return the ids of every thread the bot created."""
+        return set(self.server.threads)
+
+    def thread_of(self, message: MessageRef) -> discord.Thread | None:
+        """Return the thread started from ``message``, if any."""
+        return self.guild.get_thread(_message_id(message))
+
+    def message(self, message: MessageRef) -> Posted:
+        """Return the current version of a message (ephemeral ones included)."""
+        return Posted.from_payload(self.server.payload(_message_id(message)))
+
+    def versions(self, message: MessageRef) -> list[Posted]:
+        """Return every version of a message: as first sent, then after each edit."""
+        return [Posted.from_payload(v) for v in self.server.versions[_message_id(message)]]
+
+    def file(self, attachment_url: str) -> bytes:
+        """Return the bytes the bot uploaded for an attachment URL."""
+        return self.server.files[int(attachment_url.rsplit("/", 2)[-2])]
+
+
+def _message_id(ref: Any) -> int:
+    if isinstance(ref, int):
+        return ref
+    return int(ref.id)
