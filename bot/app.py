@@ -37,9 +37,9 @@ class AplusBot(commands.Bot):
 
     def __init__(self, services: Services, *, cogs: tuple[str, ...] = COGS,
                  sync_commands: bool = True, live: bool = True, outbox_window: float = 1.0,
-                 **kwargs: object) -> None:
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents(),
-                         help_command=None, **kwargs)  # type: ignore[arg-type]
+                 gateway_intents: discord.Intents | None = None) -> None:
+        super().__init__(command_prefix=commands.when_mentioned,
+                         intents=gateway_intents or intents(), help_command=None)
         self.services = services
         self.settings = services.settings
         self.engine = services.engine

@@ -10,7 +10,9 @@ simulated exchange, so the bot under test is wired exactly as in production.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -87,16 +89,20 @@ async def build_services(
     clock: Clock | None = None,
     engine_config: EngineConfig | None = None,
     market: MarketData | None = None,
-    broker: Broker | None = None,
+    broker_factory: Callable[[Database, Clock, MarketData], Broker] | None = None,
     scheduler: bool = True,
 ) -> Services:
-    """Open the database and build the engine with the broker the settings select."""
+    """Open the database and build the engine with the broker the settings select.
+
+    ``market`` and ``broker_factory`` replace the choice made from the settings (tests and
+    the replay use the simulated exchange driven by a fake clock).
+    """
     clock = clock or SystemClock()
     db = await open_database(settings.database_url)
     try:
         config = engine_config or load_engine_config(settings.engine_config_file)
         market = market or make_market_data(settings, clock)
-        broker = broker or make_broker(settings, db, clock, market)
+        broker = (broker_factory or partial(make_broker, settings))(db, clock, market)
         calendar = MarketCalendar()
         bus = EventBus()
         engine = TradingEngine(db=db, broker=broker, market=market, clock=clock,
