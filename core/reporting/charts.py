@@ -136,13 +136,24 @@ def underlying_chart(
     return _png(fig)
 
 
-def equity_chart(dates: Sequence[date], daily_pnl: Sequence[Decimal | float]) -> bytes:
-    """Draw daily P&L bars (green up, red down) under the cumulative P&L line; return PNG."""
+def _label(x: date | datetime) -> str:
+    if isinstance(x, datetime):
+        return x.astimezone(NEW_YORK).strftime("%H:%M")
+    return x.isoformat()
+
+
+def equity_chart(dates: Sequence[date | datetime], daily_pnl: Sequence[Decimal | float],
+                 title: str = "P&L") -> bytes:
+    """Draw P&L bars (green up, red down) under the cumulative P&L line; return PNG.
+
+    ``dates`` are the bars' labels: days (``YYYY-MM-DD``) for a daily curve, or datetimes
+    (shown as New York ``HH:MM``) for one P&L per trade within a day.
+    """
     if len(dates) != len(daily_pnl):
         raise ValueError(f"{len(dates)} dates but {len(daily_pnl)} P&L values")
     fig = _new_figure(10.0, 4.5)
     ax = fig.add_subplot()
-    ax.set_title("P&L")
+    ax.set_title(title)
     ax.set_ylabel("dollars")
     ax.grid(True, alpha=0.3)
     ax.axhline(0, color="black", linewidth=0.6)
@@ -161,7 +172,7 @@ def equity_chart(dates: Sequence[date], daily_pnl: Sequence[Decimal | float]) ->
     ax.plot(xs, cumulative, color="#1d4ed8", linewidth=1.6, marker="o" if len(xs) <= 31 else None,
             markersize=3, label="cumulative")
     step = max(1, len(xs) // 10)
-    ax.set_xticks(xs[::step], [d.isoformat() for d in dates[::step]], rotation=30, ha="right",
+    ax.set_xticks(xs[::step], [_label(d) for d in dates[::step]], rotation=30, ha="right",
                   fontsize=8)
     ax.legend(loc="upper left", fontsize=8)
     return _png(fig)

@@ -81,3 +81,10 @@ def test_charts_never_load_pyplot() -> None:
             "print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_equity_chart_takes_trade_times_within_a_day() -> None:
+    closes = [START + timedelta(hours=1), START + timedelta(hours=3)]
+    data = equity_chart(closes, [Decimal(250), Decimal(-80)], title="Realized P&L by trade")
+    assert png_size(data) == (1000, 450)
+    assert data != equity_chart(closes, [Decimal(250), Decimal(-80)])  # the title is drawn
