@@ -41,6 +41,7 @@ class App:
     bars_dir: Path
     config: EngineConfig
     bot: AplusBot
+    cogs: tuple[str, ...] = ("cogs.setups", "cogs.proposals")
 
     @property
     def engine(self):  # the TradingEngine
@@ -80,7 +81,8 @@ class App:
 
     async def restart(self) -> AplusBot:
         """Stop the bot and start a new process on the same database and server."""
-        self.bot = await build_bot(self.settings, self.clock, self.bars_dir, self.config)
+        self.bot = await build_bot(self.settings, self.clock, self.bars_dir, self.config,
+                                   cogs=self.cogs)
         await self.h.restart(self.bot)
         return self.bot
 
@@ -102,7 +104,8 @@ def make_settings(w: World, tmp_path: Path, **overrides: Any) -> Settings:
 
 
 async def build_bot(settings: Settings, clock: FakeClock, bars_dir: Path,
-                    config: EngineConfig) -> AplusBot:
+                    config: EngineConfig,
+                    cogs: tuple[str, ...] = ("cogs.setups", "cogs.proposals")) -> AplusBot:
     """Build services and the bot the way ``python -m bot run`` does, on a fake clock."""
     market = SimMarketData(clock, bars_dir=bars_dir, calendar=MarketCalendar())
 
@@ -115,21 +118,21 @@ async def build_bot(settings: Settings, clock: FakeClock, bars_dir: Path,
     # own look-ups; the bot reads members from interaction and message payloads.
     wanted = intents()
     wanted.members = True
-    return AplusBot(services, cogs=("cogs.setups", "cogs.proposals"), sync_commands=False,
+    return AplusBot(services, cogs=cogs, sync_commands=False,
                     live=False, outbox_window=0, gateway_intents=wanted)
 
 
 @pytest.fixture
 async def app_factory(make_harness, world: World, tmp_path: Path) -> AsyncIterator:  # noqa: F811 - the fixture
-    """Return ``await app_factory(config=None, start=ny("09:00"), **settings)``."""
+    """Return ``await app_factory(config=None, start=ny("09:00"), cogs=App.cogs, **settings)``."""
 
     async def build(config: EngineConfig | None = None, start: datetime | None = None,
-                    **overrides: Any) -> App:
+                    cogs: tuple[str, ...] = App.cogs, **overrides: Any) -> App:
         settings = make_settings(world, tmp_path, **overrides)
         clock = FakeClock(start or ny("09:00"))
         cfg = config or EngineConfig()
-        bot = await build_bot(settings, clock, tmp_path / "bars", cfg)
+        bot = await build_bot(settings, clock, tmp_path / "bars", cfg, cogs)
         h = await make_harness(bot, world, clock=clock.now)
-        return App(h, world, settings, clock, tmp_path / "bars", cfg, bot)
+        return App(h, world, settings, clock, tmp_path / "bars", cfg, bot, cogs)
 
     yield build
