@@ -75,6 +75,15 @@ class AplusBot(commands.Bot):
                  f"to guild {guild_id}" if guild_id else "globally")
         return len(synced)
 
+    async def on_ready(self) -> None:
+        """Show the broker in the bot's status, so nobody mistakes the simulator for Alpaca."""
+        mode = "simulated exchange" if "simulated" in self.services.broker_mode else "Alpaca paper"
+        try:
+            await self.change_presence(activity=discord.Activity(
+                type=discord.ActivityType.watching, name=f"A+ setups · {mode}"))
+        except (discord.HTTPException, AttributeError, ConnectionError):
+            log.info("could not set the presence", exc_info=True)
+
     async def _on_tree_error(self, interaction: discord.Interaction,
                              error: app_commands.AppCommandError) -> None:
         await report(interaction, error)

@@ -66,6 +66,21 @@ class Outbox:
                 return None
         return ch if isinstance(ch, discord.abc.Messageable) else None
 
+    async def allowed(self, channel: discord.abc.GuildChannel | discord.Thread, what: str,
+                      **perms: bool) -> bool:
+        """Tell whether the bot has ``perms`` in ``channel``; report it once when not."""
+        guild = channel.guild
+        me = guild.me if guild is not None else None
+        if me is None:
+            return True
+        have = channel.permissions_for(me)
+        missing = [name for name, wanted in perms.items() if wanted and not getattr(have, name)]
+        if missing:
+            await self.problem(channel.id, what, f"I cannot {what} in <#{channel.id}> "
+                                                 f"(missing: {', '.join(missing)})")
+            return False
+        return True
+
     async def send(self, channel_id: int, **kwargs: Any) -> discord.Message | None:
         """Send a message to ``channel_id``; return None (after reporting) when it cannot."""
         ch = await self.channel(channel_id)

@@ -176,6 +176,13 @@ class ProposalsCog(commands.Cog, name="Proposals"):
         if message is None:
             return
         thread_id = None
+        if not isinstance(message.channel, discord.TextChannel) or not await self.bot.outbox.allowed(
+                message.channel, "create threads", create_public_threads=True,
+                send_messages_in_threads=True):
+            await self.bot.links.save("proposal", proposal_id, channel_id=channel_id,
+                                      message_id=message.id,
+                                      guild_id=message.guild.id if message.guild else None)
+            return
         try:
             thread = await message.create_thread(
                 name=f"#{prop.id} {prop.underlying} {prop.category} {prop.contract}"[:100],

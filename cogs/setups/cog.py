@@ -205,11 +205,14 @@ class SetupsCog(commands.Cog, name="Setups"):
 
     async def _open_thread(self, channel_id: int, message_id: int,
                            message: discord.Message | None, name: str) -> discord.Thread | None:
+        channel = await self.bot.outbox.channel(channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            return None
+        if not await self.bot.outbox.allowed(channel, "create threads", create_public_threads=True,
+                                             send_messages_in_threads=True):
+            return None
         try:
             if message is None:
-                channel = await self.bot.outbox.channel(channel_id)
-                if not isinstance(channel, discord.TextChannel):
-                    return None
                 message = await channel.fetch_message(message_id)
             return await message.create_thread(name=name, auto_archive_duration=1440)
         except discord.Forbidden:

@@ -70,3 +70,18 @@ async def test_posts_made_while_offline_are_read_once_on_start(app_factory) -> N
     assert len(app.h.thread_messages(first)) == 1  # not answered twice
     await app.restart()
     assert len(app.h.thread_messages(missed)) == 1
+
+
+async def test_missing_thread_permission_answers_in_the_channel_and_is_reported_once(
+    app_factory,
+) -> None:
+    app = await app_factory()
+    await app.h.set_permissions("setup", create_public_threads=False)
+    first = await app.h.post(SETUP, at=ny("08:33"))
+    await app.h.post(SETUP.replace("606.75", "606.80"), at=ny("08:34"))
+    assert app.h.thread_of(first) is None
+    replies = [m for m in app.h.channel_messages("setup") if m.author_id == app.world.bot_id]
+    assert len(replies) == 2 and replies[0].embeds[0].title.startswith("SPY")
+    warnings = [m.content for m in app.h.channel_messages("log") if "threads" in m.content]
+    assert len(warnings) == 1 and "cannot create threads" in warnings[0]
+    assert app.h.errors == []
