@@ -9,24 +9,24 @@ itself is not patched.
 
 Usage (``make_harness`` is the fixture in ``tests/discord/conftest.py``)::
 
-    world = World.build()                                  # fixed ids: put them in settings
-    h = await make_harness(MyBot(...), world)              # setup_hook, GUILD_CREATE, READY
-    msg = await h.post("A+ SPY 600 ...", channel="setup", member="trader")
-    [reply] = h.thread_messages(msg)                       # what the bot posted in a thread
-    rec = await h.click(reply, "proposal:confirm:7", member="outsider")
-    assert rec.ephemeral and "trader role" in rec.content
+    h = await make_harness(MyBot(...), world)         # setup_hook, GUILD_CREATE, READY
+    msg = await h.post("A+ SPY ...", channel="setup", member="trader")
+    [reply] = h.thread_messages(msg)                  # Posted: content, embeds, components
+    rec = await h.click(proposal_id, "proposal:confirm:7", member="outsider")
+    assert rec.ephemeral and "trader" in rec.content  # InteractionRecord of the answer
     rec = await h.slash("admin risk set", limit="max_loss", value=500, member="manager")
-    rec = await h.autocomplete("close", "position", "SP")  # rec.choices
-    await h.restart(MyBot(...))                            # same server, new process
+    rec = await h.autocomplete("close", "position", "SP")       # rec.choices
+    await h.restart(MyBot(...))                       # same server, new process
 
-Every action returns once the bot is idle (:meth:`Harness.settle`). ``h.dispatch(payload)``
-delivers without waiting, for concurrent clicks.
+``World.build()`` fixes every id (put them in the bot's settings before building it). Each
+action returns once the bot is idle (:meth:`Harness.settle`); ``h.dispatch(*h.component_payload
+(...))`` delivers without waiting, to click twice at once. Discord echoes the bot's own edits,
+and the start of a thread on a message, as ``MESSAGE_UPDATE``: edit handlers see those too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -34,19 +34,15 @@ from typing import Any
 
 import discord
 import discord.ext.test as dpytest
-import discord.ext.test.backend as dpy_backend
-import discord.ext.test.runner as dpy_runner
-import discord.interactions
-import discord.webhook.async_
 from discord.ext import commands
 
+from tests.discord import gateway, interactions, payloads
 from tests.discord import options as opts
-from tests.discord import payloads
-from tests.discord.components import ComponentUnavailable, check_values, find_component
+from tests.discord.interactions import ComponentUnavailable
 from tests.discord.payloads import JsonDict, Snowflakes
 from tests.discord.records import InteractionRecord, Posted
 from tests.discord.responses import RecordingAdapter
-from tests.discord.server import FakeServer, HarnessHttp
+from tests.discord.server import FakeServer
 from tests.discord.settle import SettleTimeout, settle
 from tests.discord.world import World
 
@@ -97,7 +93,7 @@ class Harness:
         self.errors: list[logging.LogRecord] = []
         self._open: list[InteractionRecord] = []
         self._handler = _ErrorCollector(self)
-        self._saved_contexts: tuple[Any, Any] | None = None
+        self._restore_webhooks: Callable[[], None] = lambda: None
         self._baseline: set[asyncio.Task[Any]] = set()
         self.bot: commands.Bot = None  # type: ignore[assignment]  # set by attach()
 
@@ -136,81 +132,44 @@ class Harness:
 
     def _install(self) -> None:
         self._baseline = set(asyncio.all_tasks())
-        adapter = RecordingAdapter(self.server)
-        context: contextvars.ContextVar[Any] = contextvars.ContextVar(
-            "async_webhook_context", default=adapter
-        )
-        self._saved_contexts = (
-            discord.interactions.async_context,
-            discord.webhook.async_.async_context,
-        )
-        discord.interactions.async_context = context  # type: ignore[attr-defined]
-        discord.webhook.async_.async_context = context
-        logging.getLogger("discord").addHandler(self._handler)
+        self._restore_webhooks = gateway.record_interaction_responses(RecordingAdapter(self.server))
+        logging.getLogger().addHandler(self._handler)
 
     async def attach(self, bot: commands.Bot) -> None:
-        """Wire ``bot`` to the fake server as a fresh process would connect to Discord."""
-        await bot._async_setup_hook()
-        old_state = bot._connection
-        dpytest.configure(bot, guilds=0, text_channels=0, voice_channels=0, members=0)
-        state = bot._connection
-        http = HarnessHttp(self.server)
-        http.state = state
-        bot.http = http
-        state.http = http
-        state.user = discord.ClientUser(
-            state=state,
-            data={
-                "id": str(self.world.bot_id),
-                "username": self.world.bot_name,
-                "discriminator": "0",
-                "avatar": None,
-                "bot": True,
-            },
-        )
-        state.application_id = self.world.bot_id
-        state._command_tree = bot.tree
-        state._translator = old_state._translator
-        state.allowed_mentions = old_state.allowed_mentions
-        dpy_backend._cur_config = dpy_backend._cur_config._replace(messages=self.server.messages)
-        self.server.state = state
+        """Connect ``bot`` as a fresh process would: ``setup_hook``, GUILD_CREATE, READY."""
+        await gateway.connect(bot, self.world, self.server)
         self.bot = bot
-
         await bot.setup_hook()
-        state.parse_guild_create(self.world.guild_create(list(self.server.threads.values())))
-        guild = self.guild
-        dpy_runner._cur_config = dpy_runner.RunnerConfig(
-            bot,
-            [guild],
-            list(guild.text_channels),
-            [self.member(m.name) for m in self.world.members],
-        )
-        bot._ready.set()
-        state.dispatch("ready")
+        gateway.guild_create_and_ready(bot, self.world, self.server)
         await self.settle()
 
     async def close(self) -> None:
         """Stop the bot, cancel what it left running, restore discord.py's webhook adapter."""
         try:
-            if self.bot is not None:
-                await self._stop_bot()
+            await self.stop()
         finally:
-            if self._saved_contexts is not None:
-                interactions_ctx, webhook_ctx = self._saved_contexts
-                discord.interactions.async_context = interactions_ctx  # type: ignore[attr-defined]
-                discord.webhook.async_.async_context = webhook_ctx
-                self._saved_contexts = None
-            logging.getLogger("discord").removeHandler(self._handler)
+            self._restore_webhooks()
+            logging.getLogger().removeHandler(self._handler)
             Harness._active = None
 
-    async def _stop_bot(self) -> None:
+    async def stop(self) -> None:
+        """Take the bot offline; the server keeps everything.
+
+        As if its process died: the bot is closed and every task started since the harness
+        started is cancelled (tasks that existed before, e.g. other fixtures', are left). While
+        offline, :meth:`post_offline` stores posts no bot sees; :meth:`restart` brings
+        a bot back.
+        """
+        if self.server.state is None:
+            return
         try:
             await self.settle()
         except SettleTimeout:
-            log.warning("closing the harness while tasks are still busy", exc_info=True)
+            log.warning("stopping the bot while tasks are still busy", exc_info=True)
         await dpytest.empty_queue()
         self.bot.ws = None  # dpytest's fake gateway has no socket; Client.close would trip on it
         await self.bot.close()
+        self.server.state = None
         current = asyncio.current_task()
         leftovers = [t for t in asyncio.all_tasks() - self._baseline if t is not current]
         for task in leftovers:
@@ -219,13 +178,13 @@ class Harness:
             await asyncio.gather(*leftovers, return_exceptions=True)
 
     async def restart(self, bot: commands.Bot) -> None:
-        """Stop the current bot and connect ``bot`` to the same server (messages, threads...).
+        """Stop the current bot (if running) and connect ``bot`` to the same server.
 
         This is what a process restart looks like to a bot: empty caches, a new ``setup_hook``
-        (which must re-register persistent views and dynamic items), then GUILD_CREATE and READY.
+        (which must re-register persistent views and dynamic items), then GUILD_CREATE (with
+        the threads and overwrites made so far) and READY.
         """
-        await self._stop_bot()
-        self.server.state = None
+        await self.stop()
         await self.attach(bot)
 
     async def settle(self) -> None:
@@ -267,10 +226,27 @@ class Harness:
     async def set_permissions(
         self, channel: ChannelRef, target: MemberRef | discord.Role | None = None, **perms: bool
     ) -> None:
-        """Set a channel permission overwrite (the bot's own by default), as an admin would."""
+        """Set a channel permission overwrite (on the bot by default), as an admin would.
+
+        ``perms`` are ``discord.Permissions`` names: ``True`` allows, ``False`` denies.
+        """
+        chan = self.channel(channel)
+        if not isinstance(chan, discord.TextChannel):
+            raise TypeError("overwrites are set on text channels (threads inherit them)")
         who = self.guild.me if target is None else target
         who = self.member(who) if isinstance(who, str) else who
-        await dpytest.set_permission_overrides(who, self.channel(channel), **perms)
+        overwrite = chan.overwrites_for(who)
+        overwrite.update(**perms)
+        allow, deny = overwrite.pair()
+        self.server.overwrites.setdefault(chan.id, {})[who.id] = {
+            "id": str(who.id),
+            "type": 0 if isinstance(who, discord.Role) else 1,
+            "allow": str(allow.value),
+            "deny": str(deny.value),
+        }
+        update = payloads.channel_object(chan, self.server.channel_overwrites(chan.id))
+        self.bot._connection.parse_channel_update(update)
+        await self.settle()
 
     # -- users' messages (gateway events) ----------------------------------------------------
     async def post(
@@ -283,22 +259,46 @@ class Harness:
     ) -> discord.Message:
         """Have ``member`` post ``content`` (``MESSAGE_CREATE``); ``at`` dates its snowflake."""
         target, author = self.channel(channel), self.member(member)
+        member_data = payloads.member_object(author)
+        message_id = self._store_post(content, target.id, member_data, at)
+        await self.settle()
+        return self._message(message_id)
+
+    def post_offline(
+        self,
+        content: str,
+        *,
+        channel: str = "setup",
+        member: str = "trader",
+        at: datetime | None = None,
+    ) -> Posted:
+        """Store a post while the bot is offline (after :meth:`stop`): no bot sees it arrive."""
+        if self.server.state is not None:
+            raise RuntimeError("the bot is online; use post(), or stop() first")
+        member_data = self.world.member_object(member)
+        message_id = self._store_post(content, self.world.channel_id(channel), member_data, at)
+        return Posted.from_payload(self.server.payload(message_id))
+
+    def _store_post(
+        self, content: str, channel_id: int, member: JsonDict, at: datetime | None
+    ) -> int:
         message_id = self.server.ids.at(at) if at is not None else self.server.ids.next()
         data = payloads.message_object(
             message_id,
-            channel_id=target.id,
-            guild_id=self.guild.id,
-            author=author,
+            channel_id=channel_id,
+            guild_id=self.world.guild_id,
+            author=member["user"],
             content=content,
-            author_member=payloads.member_object(author, with_user=False),
+            author_member={k: v for k, v in member.items() if k != "user"},
         )
         self.server.create(data)
-        await self.settle()
-        return self._message(message_id)
+        return message_id
 
     async def edit_post(self, message: MessageRef, content: str) -> discord.Message:
         """Have the author edit their message (``MESSAGE_UPDATE``)."""
         message_id = _message_id(message)
+        if int(self.server.payload(message_id)["author"]["id"]) == self.world.bot_id:
+            raise ValueError("only the bot edits its own messages (through its HTTP client)")
         self.server.update(message_id, {"content": content})
         await self.settle()
         return self._message(message_id)
@@ -331,21 +331,11 @@ class Harness:
         data = self.server.payload(_message_id(message))
         if not self.server.exists(int(data["id"])):
             raise ComponentUnavailable(f"message {data['id']} was deleted")
-        component = find_component(data, custom_id)
-        is_select = component["type"] != discord.ComponentType.button.value
-        if (values is not None) != is_select:
-            kind = "select" if is_select else "button"
-            raise ComponentUnavailable(
-                f"{custom_id!r} is a {kind}; use h.{'select' if is_select else 'click'}"
-            )
-        if component.get("disabled"):
-            raise ComponentUnavailable(f"{custom_id!r} is disabled on message {data['id']}")
-        inner: JsonDict = {"custom_id": custom_id, "component_type": component["type"]}
-        if values is not None:
-            check_values(component, list(values))
-            inner["values"] = list(values)
+        inner = interactions.component_data(data, custom_id, values)
         channel = self.channel(int(data["channel_id"]))
-        return self._interaction(3, inner, channel, member, message=data, source=int(data["id"]))
+        return interactions.new_interaction(
+            self.server, 3, inner, channel, self.member(member), message=data
+        )
 
     def command_payload(
         self,
@@ -369,38 +359,10 @@ class Harness:
             values=values,
             focused=focused,
         )
-        return self._interaction(2 if focused is None else 4, data, self.channel(channel), member)
-
-    def _interaction(
-        self,
-        type_: int,
-        data: JsonDict,
-        channel: discord.TextChannel | discord.Thread,
-        member: MemberRef,
-        *,
-        message: JsonDict | None = None,
-        source: int | None = None,
-    ) -> tuple[JsonDict, InteractionRecord]:
-        interaction_id = self.server.ids.next()
-        payload = payloads.interaction_create(
-            interaction_id=interaction_id,
-            type_=type_,
-            data=data,
-            application_id=self.world.bot_id,
-            guild=self.guild,
-            channel=channel,
-            member=self.member(member),
-            app_permissions=channel.permissions_for(self.guild.me).value,
-            message=message,
+        type_ = 2 if focused is None else 4
+        return interactions.new_interaction(
+            self.server, type_, data, self.channel(channel), self.member(member)
         )
-        record = InteractionRecord(
-            interaction_id=interaction_id,
-            token=payload["token"],
-            type=discord.InteractionType(type_),
-            channel_id=channel.id,
-            source_message_id=source,
-        )
-        return payload, record
 
     def dispatch(self, payload: JsonDict, record: InteractionRecord) -> InteractionRecord:
         """Deliver an INTERACTION_CREATE now, without waiting for the bot (see :meth:`settle`)."""
@@ -496,9 +458,13 @@ class Harness:
         """Return every version of a message: as first sent, then after each edit."""
         return [Posted.from_payload(v) for v in self.server.versions[_message_id(message)]]
 
-    def file(self, attachment_url: str) -> bytes:
-        """Return the bytes the bot uploaded for an attachment URL."""
-        return self.server.files[int(attachment_url.rsplit("/", 2)[-2])]
+    def attachment(self, message: MessageRef, filename: str) -> bytes:
+        """Return the bytes of file ``filename`` attached to ``message``."""
+        attached = self.server.payload(_message_id(message)).get("attachments", [])
+        for a in attached:
+            if a["filename"] == filename:
+                return self.server.files[int(a["id"])]
+        raise LookupError(f"no {filename!r}; attached: {[a['filename'] for a in attached]}")
 
 
 def _message_id(ref: Any) -> int:

@@ -94,8 +94,10 @@ def member_object(
     return data
 
 
-def channel_object(channel: discord.abc.GuildChannel | discord.Thread) -> JsonDict:
-    """Return the channel object of a text channel or thread."""
+def channel_object(
+    channel: discord.abc.GuildChannel | discord.Thread, overwrites: list[JsonDict] | None = None
+) -> JsonDict:
+    """Return the channel object of a text channel or thread (with its overwrites)."""
     if isinstance(channel, discord.Thread):
         return thread_object(
             channel.id,
@@ -112,7 +114,7 @@ def channel_object(channel: discord.abc.GuildChannel | discord.Thread) -> JsonDi
         "name": channel.name,
         "position": channel.position,
         "parent_id": str(channel.category_id) if channel.category_id else None,
-        "permission_overwrites": [],
+        "permission_overwrites": list(overwrites or []),
         "nsfw": False,
     }
 
@@ -160,7 +162,7 @@ def message_object(
     *,
     channel_id: int,
     guild_id: int | None,
-    author: discord.abc.User,
+    author: JsonDict,
     content: str = "",
     embeds: Iterable[JsonDict] = (),
     components: Iterable[JsonDict] = (),
@@ -173,7 +175,7 @@ def message_object(
     data: JsonDict = {
         "id": str(message_id),
         "channel_id": str(channel_id),
-        "author": user_object(author),
+        "author": author,
         "content": content or "",
         "timestamp": iso(message_id),
         "edited_timestamp": None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -121,14 +122,18 @@ class Posted:
         raise KeyError(f"no button {label!r} on message {self.id}; has {labels}")
 
     def text(self) -> str:
-        """Return the content and every embed's title, description and fields as one string."""
-        parts = [self.content]
-        for e in self.embeds:
-            parts += [e.title or "", e.description or ""]
-            parts += [f"{f.name}: {f.value}" for f in e.fields]
-            if e.footer.text:
-                parts.append(e.footer.text)
-        return "\n".join(p for p in parts if p)
+        """Return the content and every embed's title, description, fields and footer."""
+        return text_of(self.content, self.embeds)
+
+
+def text_of(content: str | None, embeds: Iterable[discord.Embed]) -> str:
+    """Return what a reader sees of a message: content, then each embed's text, one per line."""
+    parts = [content or ""]
+    for e in embeds:
+        parts += [e.title or "", e.description or ""]
+        parts += [f"{f.name}: {f.value}" for f in e.fields]
+        parts.append(e.footer.text or "")
+    return "\n".join(p for p in parts if p)
 
 
 @dataclass
@@ -185,16 +190,7 @@ class InteractionRecord:
         """Return the text of the response, every edit and every follow-up, in order."""
         out: list[str] = []
         if self.response in (ResponseKind.MESSAGE, ResponseKind.UPDATE_MESSAGE):
-            first = Posted.from_payload(
-                {
-                    "id": "0",
-                    "channel_id": str(self.channel_id),
-                    "author": {"id": "0"},
-                    "content": self.content or "",
-                    "embeds": [e.to_dict() for e in self.embeds],
-                }
-            )
-            out.append(first.text())
+            out.append(text_of(self.content, self.embeds))
         out += [p.text() for p in (*self.edits, *self.followups)]
         return out
 

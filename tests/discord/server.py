@@ -56,6 +56,8 @@ class FakeServer:
         self.files: dict[int, bytes] = {}
         self.records: dict[str, InteractionRecord] = {}
         self.command_ids: dict[tuple[int | None, str], int] = {}
+        self.synced: dict[int | None, list[JsonDict]] = {}  # guild (None: global) -> commands
+        self.overwrites: dict[int, dict[int, JsonDict]] = {}  # channel -> target -> overwrite
         self.state: FakeState | None = None
 
     # -- lookups -------------------------------------------------------------------------
@@ -77,8 +79,11 @@ class FakeServer:
     def payload(self, message_id: int) -> JsonDict:
         """Return the current payload of a message; raise ``NotFound`` (10008) if unknown."""
         versions = self.versions.get(message_id)
-        if not versions:
-            raise http_error(404, 10008, "Unknown Message")
+        if not versions:  # maybe stored by dpytest itself (``dpytest.message(...)``)
+            found = [m for ms in self.messages.values() for m in ms if int(m["id"]) == message_id]
+            if not found:
+                raise http_error(404, 10008, "Unknown Message")
+            versions = self.versions[message_id] = found
         return versions[-1]
 
     def exists(self, message_id: int) -> bool:
@@ -93,6 +98,14 @@ class FakeServer:
         if message_id in self.ephemeral:
             return True
         return any(int(m["id"]) == message_id for m in self.messages.get(channel_id, ()))
+
+    def overwrites_by_channel(self) -> dict[int, list[JsonDict]]:
+        """Return every channel's permission overwrites."""
+        return {cid: list(o.values()) for cid, o in self.overwrites.items()}
+
+    def channel_overwrites(self, channel_id: int) -> list[JsonDict]:
+        """Return the permission overwrites set on a channel."""
+        return list(self.overwrites.get(channel_id, {}).values())
 
     # -- writes, each echoed as a gateway event --------------------------------------------
     def create(self, data: JsonDict, *, dispatch: bool = True) -> JsonDict:
@@ -212,11 +225,13 @@ class FakeServer:
         channel = self.channel(channel_id) if int(body.get("flags", 0)) & EPHEMERAL == 0 else None
         guild_id = channel.guild.id if channel is not None else None
         attachments = self.attachments(files, channel_id)
+        if body.get("message_reference"):  # a reply
+            extra = {**(extra or {}), "message_reference": body["message_reference"]}
         return payloads.message_object(
             message_id or self.ids.next(),
             channel_id=channel_id,
             guild_id=guild_id,
-            author=self.bot_user,
+            author=payloads.user_object(self.bot_user),
             content=body.get("content") or "",
             embeds=body.get("embeds") or (),
             components=body.get("components") or (),
@@ -360,7 +375,8 @@ class HarnessHttp(dpy_backend.FakeHttp):
     # -- channels and threads --------------------------------------------------------------
     async def get_channel(self, channel_id: Any) -> JsonDict:
         """``GET /channels/{id}`` for text channels and threads."""
-        return payloads.channel_object(self.server.channel(int(channel_id)))
+        channel = self.server.channel(int(channel_id))
+        return payloads.channel_object(channel, self.server.channel_overwrites(channel.id))
 
     async def start_thread_with_message(
         self,
@@ -442,4 +458,13 @@ class HarnessHttp(dpy_backend.FakeHttp):
             if guild_id is not None:
                 entry["guild_id"] = str(guild_id)
             out.append(entry)
+        self.server.synced[guild_id] = out
         return out
+
+    async def get_global_commands(self, application_id: Any) -> list[JsonDict]:
+        """``GET /applications/{id}/commands``: what was last synced."""
+        return list(self.server.synced.get(None, []))
+
+    async def get_guild_commands(self, application_id: Any, guild_id: Any) -> list[JsonDict]:
+        """``GET /applications/{id}/guilds/{id}/commands``."""
+        return list(self.server.synced.get(int(guild_id), []))

@@ -9,18 +9,25 @@ opens a thread, reports edits and deletes into it, and catches up on history at 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
+import logging
+from datetime import timedelta
 
 import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from core.clock import FakeClock
+from core.tasks import TaskSupervisor
 from tests.discord.conftest import MakeHarness
 from tests.discord.harness import ComponentUnavailable, Harness
 from tests.discord.options import InvalidOptions
 from tests.discord.records import ResponseKind
 from tests.discord.world import World
+
+log = logging.getLogger(__name__)
 
 POSITIONS = ("SPY 600C", "SPY 590P", "QQQ 500C")
 
@@ -73,6 +80,17 @@ class SizeSelect(discord.ui.DynamicItem[discord.ui.Select], template=r"toy:size:
         await interaction.response.send_message(f"size set to {size}", ephemeral=True)
 
 
+class CloseConfirm(discord.ui.View):
+    def __init__(self, position: str) -> None:
+        super().__init__(timeout=60)
+        self.position = position
+
+    @discord.ui.button(label="Yes, close", style=discord.ButtonStyle.danger)
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        await interaction.response.edit_message(content=f"Closed {self.position}.", view=None)
+        self.stop()
+
+
 def proposal_view(proposal_id: int, *, decided: bool = False) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     view.add_item(ConfirmButton(proposal_id, disabled=decided))
@@ -100,6 +118,7 @@ class ToyCog(commands.Cog):
         self.lock = asyncio.Lock()
         self.edits: list[tuple[str, str]] = []
         self.caught_up: list[str] = []
+        self.tasks = TaskSupervisor("toy")
 
     # -- slash commands -------------------------------------------------------------------
     @app_commands.command(description="Propose a trade")
@@ -127,13 +146,37 @@ class ToyCog(commands.Cog):
 
     @app_commands.command(description="Close a position")
     async def close(self, interaction: discord.Interaction, position: str) -> None:
-        await interaction.response.send_message(f"closing {position}", ephemeral=True)
+        view = CloseConfirm(position)
+        await interaction.response.send_message(f"Close {position}?", view=view, ephemeral=True)
 
     @close.autocomplete("position")
     async def _positions(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return [app_commands.Choice(name=p, value=p) for p in POSITIONS if current.upper() in p]
+
+    @app_commands.command(description="Post a chart")
+    async def chart(self, interaction: discord.Interaction) -> None:
+        image = discord.File(io.BytesIO(b"\x89PNG not really"), filename="chart.png")
+        await interaction.response.send_message("today's chart", file=image)
+
+    @app_commands.command(description="Fail")
+    async def boom(self, interaction: discord.Interaction) -> None:
+        raise RuntimeError("boom")
+
+    @app_commands.command(description="Remind the channel in a minute")
+    async def remind(self, interaction: discord.Interaction) -> None:
+        channel = interaction.channel
+        assert isinstance(channel, discord.TextChannel)
+        self.tasks.spawn(self._remind(channel), name="remind")
+        await interaction.response.send_message("in a minute", ephemeral=True)
+
+    async def _remind(self, channel: discord.TextChannel) -> None:
+        await self.bot.clock.sleep_until(self.bot.clock.now() + timedelta(minutes=1))
+        await channel.send("reminder")
+
+    async def cog_unload(self) -> None:
+        await self.tasks.close()
 
     @toyadmin.command(description="Who am I?")
     async def whoami(self, interaction: discord.Interaction) -> None:
@@ -161,8 +204,8 @@ class ToyCog(commands.Cog):
             await interaction.response.send_message(
                 "You need Manage Server or the admin role.", ephemeral=True
             )
-            return
-        raise error
+        else:
+            log.error("command %s failed", interaction.command, exc_info=error)
 
     # -- components -----------------------------------------------------------------------
     async def confirm(self, interaction: discord.Interaction, proposal_id: int) -> None:
@@ -223,7 +266,8 @@ class ToyCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message_edit(self, before: discord.Message, after: discord.Message) -> None:
-        self.edits.append((before.content, after.content))
+        if before.content != after.content:
+            self.edits.append((before.content, after.content))
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -241,9 +285,12 @@ class ToyCog(commands.Cog):
 
 
 class ToyBot(commands.Bot):
-    def __init__(self, world: World, *, catch_up_after: int | None = None) -> None:
+    def __init__(
+        self, world: World, clock: FakeClock, *, catch_up_after: int | None = None
+    ) -> None:
         super().__init__(command_prefix="!", intents=discord.Intents.all(), help_command=None)
         self.world = world
+        self.clock = clock
         self.catch_up_after = catch_up_after
 
     async def setup_hook(self) -> None:
@@ -258,8 +305,8 @@ class ToyBot(commands.Bot):
 
 
 @pytest.fixture
-async def h(make_harness: MakeHarness, world: World) -> Harness:
-    return await make_harness(ToyBot(world))
+async def h(make_harness: MakeHarness, world: World, clock: FakeClock) -> Harness:
+    return await make_harness(ToyBot(world, clock), clock=clock.now)
 
 
 async def _proposal(h: Harness) -> int:
@@ -350,6 +397,19 @@ async def test_autocomplete_returns_the_offered_choices(h: Harness) -> None:
 
 
 # -- components ------------------------------------------------------------------------------
+async def test_a_button_on_an_ephemeral_reply_edits_that_reply(h: Harness) -> None:
+    asked = await h.slash("close", position="SPY 600C")
+    [yes] = asked.components
+
+    done = await h.click(asked.original_id, yes.custom_id)  # type: ignore[arg-type]
+
+    assert asked.ephemeral and asked.content == "Close SPY 600C?" and yes.label == "Yes, close"
+    assert done.response is ResponseKind.UPDATE_MESSAGE and done.content == "Closed SPY 600C."
+    final = h.message(asked.original_id)  # type: ignore[arg-type]
+    assert final.ephemeral and final.content == "Closed SPY 600C." and final.components == ()
+    assert h.channel_messages("setup") == []
+
+
 async def test_trader_click_updates_embed_disables_button_and_posts_in_thread(h: Harness) -> None:
     message_id = await _proposal(h)
 
@@ -403,20 +463,6 @@ async def test_select_delivers_the_chosen_value(h: Harness) -> None:
         await h.click(message_id, "toy:size:1")
     with pytest.raises(ComponentUnavailable, match="no component"):
         await h.click(message_id, "toy:click:99")
-
-
-async def test_a_restarted_bot_answers_clicks_on_old_messages(h: Harness, world: World) -> None:
-    message_id = await _proposal(h)
-    old_bot = h.bot
-
-    await h.restart(ToyBot(world))
-
-    assert h.bot is not old_bot and old_bot.is_closed()
-    size = await h.select(message_id, "toy:size:1", ["2"])
-    record = await h.click(message_id, "toy:click:1", member="trader")
-    assert size.content == "size set to 2"
-    assert record.embed is not None and record.embed.description == "confirmed by trader"
-    assert h.thread_messages(message_id)[-1].content == "order submitted for 1"
 
 
 # -- messages and threads --------------------------------------------------------------------

@@ -130,8 +130,21 @@ class World:
         """Return the user id of member ``name``."""
         return _lookup({m.name: m.id for m in self.members}, name, "member")
 
-    def guild_create(self, threads: Sequence[JsonDict] = ()) -> JsonDict:
+    def member_object(self, name: str) -> JsonDict:
+        """Return the guild member object (with its user) of member ``name``."""
+        spec = next((m for m in self.members if m.name == name), None)
+        if spec is None:
+            raise KeyError(f"no member {name!r} in the test world")
+        role_ids = {r.name: str(r.id) for r in self.roles}
+        return _member(spec.id, spec.name, [role_ids[r] for r in spec.roles], bot=False)
+
+    def guild_create(
+        self,
+        threads: Sequence[JsonDict] = (),
+        overwrites: Mapping[int, Sequence[JsonDict]] | None = None,
+    ) -> JsonDict:
         """Return the ``GUILD_CREATE`` event that introduces this guild to the bot."""
+        overwrites = overwrites or {}
         role_objects = [_role(self.guild_id, "@everyone", self.everyone, 0)]
         role_objects += [
             _role(r.id, r.name, r.permissions, i + 1) for i, r in enumerate(self.roles)
@@ -139,10 +152,7 @@ class World:
         role_objects.append(
             _role(self.bot_role_id, self.bot_name, self.bot_permissions, 99, managed=True)
         )
-        role_ids = {r.name: str(r.id) for r in self.roles}
-        members = [
-            _member(m.id, m.name, [role_ids[r] for r in m.roles], bot=False) for m in self.members
-        ]
+        members = [self.member_object(m.name) for m in self.members]
         members.append(_member(self.bot_id, self.bot_name, [str(self.bot_role_id)], bot=True))
         return {
             "id": str(self.guild_id),
@@ -161,7 +171,7 @@ class World:
                     "type": discord.ChannelType.text.value,
                     "name": name,
                     "position": i,
-                    "permission_overwrites": [],
+                    "permission_overwrites": list(overwrites.get(cid, [])),
                     "parent_id": None,
                     "nsfw": False,
                 }
