@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from core.errors import AplusError, ConfigError
 
-SUBCOMMANDS = ("parse", "db", "config", "run")
+SUBCOMMANDS = ("parse", "db", "config", "run", "replay", "backtest")
 
 
 def build_parser() -> argparse.ArgumentParser:
