@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from cogs.common.checks import NotAllowed
+from cogs.common.guards import Access, check_access
 from cogs.common.inputs import BadInput, clean_text, shown
 from cogs.trading.render import position_choice
 
@@ -29,6 +31,15 @@ def _queries(interaction: discord.Interaction) -> EngineQueries:
     if cog is None:
         raise BadInput("the trading commands are reloading; try again in a moment.")
     return cog.queries
+
+
+def _may(interaction: discord.Interaction, access: Access) -> bool:
+    """Tell whether the member typing may see what the autocomplete would offer."""
+    try:
+        check_access(interaction.user, interaction.client, access)  # type: ignore[arg-type]
+    except NotAllowed:
+        return False
+    return True
 
 
 class PositionRef(app_commands.Transformer):
@@ -56,6 +67,8 @@ class PositionRef(app_commands.Transformer):
     async def autocomplete(self, interaction: discord.Interaction,  # type: ignore[override]
                            value: str, /) -> list[app_commands.Choice[str]]:
         """Offer the open positions whose id or contract matches what is typed."""
+        if not _may(interaction, Access.TRADERS):
+            return []  # the list itself is for traders only
         try:
             rows = await _queries(interaction).open_positions_matching(str(value)[:40])
         except Exception:  # an autocomplete cannot show an error: offer nothing, log why
@@ -94,6 +107,8 @@ class TradingDay(app_commands.Transformer):
     async def autocomplete(self, interaction: discord.Interaction,  # type: ignore[override]
                            value: str, /) -> list[app_commands.Choice[str]]:
         """Offer the newest dates that have stored setups, matching what is typed."""
+        if not _may(interaction, Access.VIEWERS):
+            return []
         try:
             days = await _queries(interaction).setup_dates(containing=str(value)[:10])
         except Exception:  # an autocomplete cannot show an error: offer nothing, log why
