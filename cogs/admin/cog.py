@@ -23,7 +23,7 @@ from cogs.admin.views import FlattenButton, flatten_view
 from cogs.common.checks import actor
 from cogs.common.guards import ACCESS_KEY, Access, check_access, enforce_cooldown
 from cogs.common.inputs import BadInput, Text
-from core.engine.admin import AdminStore, ChannelChanges
+from core.engine.admin import AdminStore
 from core.engine.queries import EngineQueries
 from core.engine.risk import RiskLimits, TradingState
 
@@ -167,50 +167,49 @@ class AdminCog(commands.Cog, name="Admin"):
 
     # ---------------------------------------------------------------- channels ------
 
-    def _changes_base(self, changes: ChannelChanges) -> list[int]:
-        """Return the configured channels (the current list without the runtime changes)."""
-        current = self.bot.settings.setup_channel_ids
-        return [c for c in current if c not in changes.added] + list(changes.removed)
+    async def _change_channel(self, interaction: discord.Interaction,
+                              target: discord.TextChannel, *, add: bool) -> str:
+        """Add or remove a setup channel, store and audit it; return the admin's name."""
+        settings = self.bot.settings
+        if (target.id in settings.setup_channel_ids) == add:
+            raise BadInput(f"{target.mention} is {'already' if add else 'not'} a setup channel.")
+        changes = await self.store.channel_changes()
+        # the configured list: the current one without the runtime changes
+        base = [c for c in settings.setup_channel_ids if c not in changes.added]
+        base += list(changes.removed)
+        new = changes.with_added(target.id, base) if add else changes.with_removed(target.id, base)
+        who = actor(interaction.user)
+        await self.store.save_channels(
+            new, at=self._now(), actor=who, action="channel_add" if add else "channel_remove",
+            detail=f"setup channel {target.id} {'added' if add else 'removed'}")
+        settings.setup_channel_ids = new.apply(base)
+        return who
 
     @channel.command(name="add", description="Read setups from this channel too")
-    @app_commands.describe(channel="A text channel")
+    @app_commands.describe(target="A text channel")
+    @app_commands.rename(target="channel")
     async def channel_add(self, interaction: discord.Interaction,
-                          channel: discord.TextChannel) -> None:
-        """Add a setup channel (kept across restarts)."""
-        settings = self.bot.settings
-        if channel.id in settings.setup_channel_ids:
-            raise BadInput(f"{channel.mention} is already a setup channel.")
-        changes = await self.store.channel_changes()
-        new = changes.with_added(channel.id, self._changes_base(changes))
-        who = actor(interaction.user)
-        await self.store.save_channels(new, at=self._now(), actor=who, action="channel_add",
-                                       detail=f"setup channel {channel.id} added")
-        settings.setup_channel_ids = [*settings.setup_channel_ids, channel.id]
-        perms = channel.permissions_for(channel.guild.me)
+                          target: discord.TextChannel) -> None:
+        """Add a setup channel (kept across restarts); say which permissions it lacks."""
+        who = await self._change_channel(interaction, target, add=True)
+        perms = target.permissions_for(target.guild.me)
         missing = [p.replace("_", " ") for p in NEEDED_IN_SETUP if not getattr(perms, p)]
         warn = (f"\n⚠️ I lack these permissions there: {', '.join(missing)}. Posts will not "
                 "get their thread until an admin grants them.") if missing else ""
-        await self._done(interaction, f"✅ {channel.mention} is now a setup channel: new A+ "
+        await self._done(interaction, f"✅ {target.mention} is now a setup channel: new A+ "
                                       f"posts there are read.{warn}",
-                         f"📥 **{who}** added setup channel {channel.mention}.")
+                         f"📥 **{who}** added setup channel {target.mention}.")
 
     @channel.command(name="remove", description="Stop reading setups from this channel")
-    @app_commands.describe(channel="A text channel")
+    @app_commands.describe(target="A text channel")
+    @app_commands.rename(target="channel")
     async def channel_remove(self, interaction: discord.Interaction,
-                             channel: discord.TextChannel) -> None:
+                             target: discord.TextChannel) -> None:
         """Remove a setup channel (kept across restarts); stored setups stay."""
-        settings = self.bot.settings
-        if channel.id not in settings.setup_channel_ids:
-            raise BadInput(f"{channel.mention} is not a setup channel.")
-        changes = await self.store.channel_changes()
-        new = changes.with_removed(channel.id, self._changes_base(changes))
-        who = actor(interaction.user)
-        await self.store.save_channels(new, at=self._now(), actor=who, action="channel_remove",
-                                       detail=f"setup channel {channel.id} removed")
-        settings.setup_channel_ids = [c for c in settings.setup_channel_ids if c != channel.id]
-        await self._done(interaction, f"✅ {channel.mention} is no longer a setup channel; its "
+        who = await self._change_channel(interaction, target, add=False)
+        await self._done(interaction, f"✅ {target.mention} is no longer a setup channel; its "
                                       "stored setups and their levels are kept.",
-                         f"📤 **{who}** removed setup channel {channel.mention}.")
+                         f"📤 **{who}** removed setup channel {target.mention}.")
 
     # ------------------------------------------------------------------- bot --------
 

@@ -7,6 +7,7 @@ confirm click, and fills on the simulated exchange.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,20 @@ from tests.engine.test_full_day import SETUP, SPY_PATH
 SELECTION = SelectionRules(scalp_min_hours_left=31)  # the next expiries, not 0DTE
 
 
-@pytest.fixture
-def full_app(app_factory):
-    """Return ``await full_app(config=None, **settings)``: the bot with every cog loaded."""
+def with_every_cog(app_factory: Callable[..., Awaitable[App]]) -> Callable[..., Awaitable[App]]:
+    """Return ``await build(config=None, **settings)``: ``app_factory`` with every cog loaded."""
 
     async def build(config: EngineConfig | None = None, **overrides: Any) -> App:
         return await app_factory(config or EngineConfig(selection=SELECTION), cogs=COGS,
                                  **overrides)
 
     return build
+
+
+@pytest.fixture
+def full_app(app_factory) -> Callable[..., Awaitable[App]]:
+    """The bot with every cog, as ``python -m bot run`` loads them."""
+    return with_every_cog(app_factory)
 
 
 def trading(app: App) -> Any:
@@ -67,7 +73,7 @@ async def proposals(app: App) -> list[int]:
 
 def refused(rec: InteractionRecord, *words: str) -> None:
     """Assert the answer is a private refusal holding ``words``."""
-    assert rec.ephemeral, rec
+    assert rec.ephemeral or (rec.followups and rec.followups[-1].ephemeral), rec
     text = " ".join(rec.texts())
     for w in words:
         assert w in text, (w, text)
