@@ -14,9 +14,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot.logs import configure_logging
+from core.config import load_settings
 from core.errors import AplusError, ConfigError
 
-SUBCOMMANDS = ("parse", "db", "config", "run", "replay", "backtest")
+SUBCOMMANDS = ("parse", "db", "config", "run", "replay", "backtest", "bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,21 +34,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configured_secrets() -> list[str]:
+    """Return the secrets to redact (none when the settings are invalid: every subcommand
+    that reads them then stops with that one-line error)."""
+    try:
+        return load_settings().secret_values()
+    except ConfigError:
+        return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    redactor = configure_logging(
+        logging.DEBUG if args.verbose else logging.WARNING, _configured_secrets()
     )
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        print(f"configuration error: {redactor.redact(str(exc))}", file=sys.stderr)
         return 2
     except AplusError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redactor.redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
