@@ -10,6 +10,7 @@ import pytest
 from core.calendar import MarketCalendar
 from core.clock import NEW_YORK
 from core.replay.driver import SetupSource
+from tests.brokers.conftest import fake_alpaca  # noqa: F401 (the fake Alpaca server fixture)
 from tests.engine.conftest import write_bars
 
 DAY = date(2025, 6, 11)
