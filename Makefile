@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 BENCHMARKS := benchmarks/parse.py benchmarks/greeks.py benchmarks/triggers.py \
               benchmarks/engine.py benchmarks/sim_exchange.py benchmarks/market_replay.py
 
-.PHONY: install test lint bench demo run clean
+.PHONY: install test test-postgres soak lint bench demo run clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ install: $(STAMP)
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+## test-postgres: the suite again on a throwaway PostgreSQL on 127.0.0.1 (.ci/postgres.sh)
+test-postgres: install
+	bash .ci/postgres.sh
+
+## soak: the long variants (10,000 fuzzed parser inputs, HYPOTHESIS_PROFILE=soak)
+SOAK_TESTS := tests/parsing/test_fuzz.py
+soak: install
+	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:randomly $(SOAK_TESTS)
 
 lint: install
 	$(BIN)/ruff check .

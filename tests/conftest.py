@@ -1,7 +1,11 @@
 """Shared fixtures: a migrated database per test (SQLite file in a temp dir by default).
 
 Set ``TEST_DATABASE_URL`` (e.g. ``postgresql+asyncpg://...``) to run the persistence tests
-against another backend; each test then gets a fresh schema.
+against another backend; each test then gets a fresh schema (``make test-postgres``).
+
+Set ``HYPOTHESIS_PROFILE=soak`` for the long property runs (``make soak``): tests whose
+settings leave ``max_examples`` to the profile, or scale with ``settings.default``, then run
+10,000 examples.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from core.clock import FakeClock
 from core.db.session import Database, open_database
@@ -20,6 +25,9 @@ from core.db.session import Database, open_database
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus" / "aplus"
+
+settings.register_profile("soak", max_examples=10_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
