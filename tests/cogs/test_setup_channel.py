@@ -77,8 +77,8 @@ async def test_missing_thread_permission_answers_in_the_channel_and_is_reported_
 ) -> None:
     app = await app_factory()
     await app.h.set_permissions("setup", create_public_threads=False)
-    first = await app.h.post(SETUP, at=ny("08:33"))
-    await app.h.post(SETUP.replace("606.75", "606.80"), at=ny("08:34"))
+    first = await app.h.post(SETUP, at=ny("08:30"))
+    await app.h.post(SETUP.replace("606.75", "606.80"), at=ny("08:31"))
     assert app.h.thread_of(first) is None
     replies = [m for m in app.h.channel_messages("setup") if m.author_id == app.world.bot_id]
     assert len(replies) == 2 and replies[0].embeds[0].title.startswith("SPY")
