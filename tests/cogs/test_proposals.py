@@ -150,3 +150,18 @@ async def test_the_closed_trade_gets_a_summary_with_a_chart(app_factory, tmp_pat
     assert len(summary) == 1, [m.text() for m in posts]
     assert summary[0].attachments == (f"trade-{summary[0].embeds[0].footer.text.split('#')[1]}.png",)
     assert "time stop" in summary[0].text() or "15:50" in summary[0].text()
+
+
+async def test_an_expired_proposal_disables_its_buttons_and_says_so(
+    app_factory, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    app, msg = await proposal_app(app_factory, tmp_path, proposal_ttl_seconds=60)
+    app.clock.advance(timedelta(seconds=61))
+    await app.step()
+    now = app.h.message(msg.id)
+    assert now.button("Confirm").disabled and now.button("Reject").disabled
+    assert "Expired" in now.text()
+    assert "expired" in "\n".join(m.text() for m in app.h.thread_messages(msg))
+    assert await order_count(app) == 0
