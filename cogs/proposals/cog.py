@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from cogs.common.checks import actor, is_trader, trader_refusal
 from cogs.common.errors import report, tell
+from cogs.proposals.narrator import ThreadNarrator
 from cogs.proposals.views import DYNAMIC_ITEMS, proposal_view
 from cogs.render.events import event_line, fill_line
 from cogs.render.proposals import proposal_embed
@@ -33,8 +34,10 @@ from core.events import (
     EngineStateChanged,
     Event,
     ExitTriggered,
+    OrderCanceled,
     OrderEvent,
     OrderFilled,
+    OrderRejected,
     PositionClosed,
     PositionMarked,
     ProposalCreated,
@@ -58,6 +61,8 @@ class ProposalsCog(commands.Cog, name="Proposals"):
         self.bot = bot
         self.engine = bot.engine
         self.settings = bot.settings
+        self.narrator = ThreadNarrator(bot, summary=self._summary_message,
+                                       refresh=self.refresh_proposal)
 
     async def cog_load(self) -> None:
         """Register the persistent components and subscribe to the engine's events."""
@@ -68,6 +73,11 @@ class ProposalsCog(commands.Cog, name="Proposals"):
         """Stop listening; the buttons keep working once the cog is loaded again."""
         self.bot.remove_dynamic_items(*DYNAMIC_ITEMS)
         await self.engine.bus.unsubscribe(SUBSCRIBER)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Tell each trade thread what happened while the bot was away (every READY)."""
+        await self.narrator.catch_up()
 
     # -------------------------------------------------------------- clicks -------
 
@@ -196,6 +206,7 @@ class ProposalsCog(commands.Cog, name="Proposals"):
         await self.bot.links.save("proposal", proposal_id, channel_id=channel_id,
                                   message_id=message.id, thread_id=thread_id,
                                   guild_id=message.guild.id if message.guild else None)
+        await self.narrator.shown(proposal_id, prop.status, prop.version)
 
     async def refresh_proposal(self, proposal_id: int) -> None:
         """Re-render the proposal message (decision, new price, new contract)."""
@@ -214,6 +225,8 @@ class ProposalsCog(commands.Cog, name="Proposals"):
         except discord.Forbidden:
             await self.bot.outbox.problem(link.channel_id, "edit",
                                           f"I cannot edit my messages in <#{link.channel_id}>")
+            return
+        await self.narrator.shown(proposal_id, prop.status, prop.version)
 
     async def _thread_line(self, proposal_id: int, event: Event) -> None:
         link = await self.bot.links.get("proposal", proposal_id)
@@ -224,7 +237,9 @@ class ProposalsCog(commands.Cog, name="Proposals"):
             line = fill_line(event, prop.limit_price)
         else:
             line = event_line(event)
-        if line:
+        if line and isinstance(event, OrderFilled | OrderCanceled | OrderRejected):
+            await self.narrator.order_line(proposal_id, event, line)  # once, across restarts
+        elif line:
             self.bot.outbox.line(link.thread_id or link.channel_id, line)
 
     async def _setup_line(self, event: SignalSkipped | BiasFlipped) -> None:
@@ -240,7 +255,12 @@ class ProposalsCog(commands.Cog, name="Proposals"):
             await self.bot.outbox.announce(line)
 
     async def post_summary(self, position_id: int) -> None:
-        """Post the closed trade's summary and chart in its thread."""
+        """Post the closed trade's summary and chart in its thread (once)."""
+        pid = await proposal_of(self.bot.services.db, position_id=position_id)
+        if pid is not None:
+            await self.narrator.summary(pid, position_id)
+
+    async def _summary_message(self, proposal_id: int, position_id: int) -> None:
         trade = await trade_record(self.bot.services.db, position_id)
         if trade is None or trade.proposal is None:
             return

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core.db.models import SetupMessage, SignalRow, TickerSetupRow
-from core.db.models.trading import FillRow, OrderRow, PositionRow, ProposalRow
+from core.db.models.trading import FillRow, OrderRow, PositionRow, PositionStatus, ProposalRow
 from core.db.session import Database
 
 
@@ -83,3 +83,51 @@ async def trade_record(db: Database, position_id: int) -> TradeRecord | None:
             .order_by(FillRow.at, FillRow.id))).all()
     fills = tuple(FillView(f.at, purpose, side, f.qty, f.price) for f, purpose, side in rows)
     return TradeRecord(pos, prop, fills)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStory:
+    """One order of a proposal with its fills (oldest first), for a thread's catch-up."""
+
+    order_id: int
+    purpose: str
+    side: str
+    symbol: str
+    qty: int
+    limit_price: Decimal | None
+    status: str
+    last_error: str | None
+    fills: tuple[FillView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadStory:
+    """What a proposal's thread should show: its decision, orders, fills and closure."""
+
+    proposal: ProposalRow
+    orders: tuple[OrderStory, ...]
+    closed_position_id: int | None
+
+
+async def thread_story(db: Database, proposal_id: int) -> ThreadStory | None:
+    """Return the proposal's orders and fills as recorded, or None for an unknown proposal."""
+    async with db.sessions() as session:
+        prop = await session.get(ProposalRow, proposal_id)
+        if prop is None:
+            return None
+        orders = (await session.execute(select(OrderRow).where(
+            OrderRow.proposal_id == proposal_id).order_by(OrderRow.id))).scalars().all()
+        fills = (await session.execute(
+            select(FillRow).join(OrderRow, FillRow.order_id == OrderRow.id)
+            .where(OrderRow.proposal_id == proposal_id).order_by(FillRow.id))).scalars().all()
+        closed = (await session.execute(select(PositionRow.id).where(
+            PositionRow.proposal_id == proposal_id, PositionRow.status == PositionStatus.CLOSED,
+            PositionRow.qty_filled > 0))).scalars().first()
+    by_order: dict[int, list[FillView]] = {}
+    for f in fills:
+        order = next(o for o in orders if o.id == f.order_id)
+        by_order.setdefault(f.order_id, []).append(
+            FillView(f.at, order.purpose, order.side, f.qty, f.price))
+    return ThreadStory(prop, tuple(OrderStory(
+        o.id, o.purpose, o.side, o.symbol, o.qty, o.limit_price, o.status, o.last_error,
+        tuple(by_order.get(o.id, ()))) for o in orders), closed)
