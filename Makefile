@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCHMARKS := benchmarks/parse.py benchmarks/greeks.py benchmarks/triggers.py \
-              benchmarks/engine.py benchmarks/sim_exchange.py benchmarks/market_replay.py
+              benchmarks/engine.py benchmarks/sim_exchange.py benchmarks/market_replay.py \
+              benchmarks/replay.py benchmarks/backtest.py
 
 .PHONY: install test test-postgres soak lint bench demo run clean
 
@@ -40,12 +41,9 @@ bench: install
 	$(BIN)/python -m pip install --quiet --no-deps py_lets_be_rational==1.0.0 py_vollib==1.0.1 py_vollib_vectorized==0.1.1
 	@set -e; for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b; echo; done
 
-## demo: the main job offline on the embedded defaults
+## demo: the main job offline: a bundled real A+ post replayed on bundled (SYNTHETIC) bars
 demo: install
-	$(BIN)/python -m bot db upgrade
-	@# The bundled posts are from May-June 2025; headers without a year take it from the
-	@# posted time, so give one in 2025.
-	$(BIN)/python -m bot parse --posted-at 2025-07-01T00:00:00Z data/samples/aplus/*.txt
+	$(BIN)/python -m bot replay data/samples/aplus/2025-06-11_line_separators.txt --bars-dir data/bars
 
 ## run: start the Discord bot (needs DISCORD_TOKEN)
 run: install
