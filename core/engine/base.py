@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +37,9 @@ from core.events import (
 from core.marketdata.base import MarketData
 from core.marketdata.models import Bar, OptionContract
 from core.setups import SetupStore
+
+if TYPE_CHECKING:
+    from core.engine.marks import LiveMarks, OpenBook
 
 CENT = Decimal("0.01")
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "new", "accepted", "pending_new",
@@ -163,9 +169,24 @@ class EngineParts:
     book: TriggerBook
     bias: BiasTracker
     exposure: Exposure
-    marks: dict[int, LiveMark]
+    marks: LiveMarks
     _proposal_locks: defaultdict[int, asyncio.Lock]
     _position_locks: defaultdict[int, asyncio.Lock]
     _last_bar: dict[str, Bar]
     _last_mark_event: dict[int, tuple[datetime, Decimal]]
     _last_snapshot_at: datetime | None
+    _positions_version: int
+    _open_book: OpenBook | None
+
+    @asynccontextmanager
+    async def _writing_positions(self) -> AsyncIterator[AsyncSession]:
+        """Open a transaction that may change positions.
+
+        When it ends (committed or not) the positions version moves on, so the next mark pass
+        reads the open positions again instead of trusting its cached :class:`OpenBook`.
+        """
+        try:
+            async with self.db.sessions.begin() as session:
+                yield session
+        finally:
+            self._positions_version += 1

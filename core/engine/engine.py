@@ -57,13 +57,13 @@ from core.engine.base import (
     ConfirmResult,
     EngineError,
     Exposure,
-    LiveMark,
     _money,
     _SignalView,
     _transition,
 )
 from core.engine.bias import BiasFlip, BiasSpec, BiasTracker
 from core.engine.config import EngineConfig
+from core.engine.marks import LiveMarks, OpenBook
 from core.engine.order_flow import OrderFlow
 from core.engine.position_flow import PositionFlow
 from core.engine.proposal_flow import ProposalFlow
@@ -133,7 +133,9 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._updates: Subscription[OrderUpdate] | None = None
         self._tasks = TaskSupervisor("engine")
         self.exposure = Exposure()
-        self.marks: dict[int, LiveMark] = {}
+        self.marks = LiveMarks()
+        self._positions_version = 0  # moves on after every transaction that writes positions
+        self._open_book: OpenBook | None = None  # the mark pass's cache of open positions
 
     # ------------------------------------------------------------------ lifecycle ----
 

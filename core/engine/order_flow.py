@@ -83,7 +83,7 @@ class OrderFlow(EngineParts):
 
     async def _order_failed(self, order_id: int, reason: str) -> None:
         now = self.clock.now()
-        async with self.db.sessions.begin() as session:
+        async with self._writing_positions() as session:
             row = await session.get(OrderRow, order_id)
             assert row is not None
             row.status = "rejected"
@@ -169,7 +169,7 @@ class OrderFlow(EngineParts):
         qty = int(upd.fill_qty)
         price = upd.fill_price
         fee = self.config.fee_per_contract * qty
-        async with self.db.sessions.begin() as session:
+        async with self._writing_positions() as session:
             seen = (await session.execute(select(FillRow.id).where(
                 FillRow.execution_id == upd.execution_id))).first()
             if seen is not None:
@@ -241,7 +241,7 @@ class OrderFlow(EngineParts):
 
     async def _record_end(self, order_id: int, upd: OrderUpdate) -> None:
         now = self.clock.now()
-        async with self.db.sessions.begin() as session:
+        async with self._writing_positions() as session:
             row = await session.get(OrderRow, order_id)
             assert row is not None
             if row.status in ("filled", "canceled", "expired", "rejected"):
@@ -270,7 +270,7 @@ class OrderFlow(EngineParts):
         else:
             self.bus.publish(OrderCanceled(at=now, reason=status, **fields))
         if fallback and not await self._fall_back_to_alternate(order_id):
-            async with self.db.sessions.begin() as session:
+            async with self._writing_positions() as session:
                 row = await session.get(OrderRow, order_id)
                 assert row is not None
                 await self._entry_done(session, row, now)
@@ -318,7 +318,7 @@ class OrderFlow(EngineParts):
                 self.bus.publish(RiskRefused(at=now, rule=first.rule, reason=first.reason,
                                              proposal_id=prop.id, symbol=prop.underlying))
                 return False
-            async with self.db.sessions.begin() as session:
+            async with self._writing_positions() as session:
                 p = await session.get(ProposalRow, prop.id)
                 pos = await session.get(PositionRow, row.position_id)
                 assert p is not None and pos is not None

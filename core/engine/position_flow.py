@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,6 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from core.brokers.errors import BrokerError
 from core.brokers.models import (
-    OPTION_MULTIPLIER,
     OrderSide,
     OrderType,
     TimeInForce,
@@ -29,13 +29,12 @@ from core.engine.base import (
     EngineError,
     EngineParts,
     Exposure,
-    LiveMark,
     _d,
-    _money,
     _position_state,
 )
 from core.engine.bias import BiasFlip
 from core.engine.exits import ExitDecision, ExitKind, evaluate_exit
+from core.engine.marks import HeldPosition, MarkPass, OpenBook
 from core.engine.risk import (
     check_exit,
 )
@@ -93,7 +92,7 @@ class PositionFlow(EngineParts):
     async def _exit(self, position_id: int, decision: ExitDecision) -> None:
         now = self.clock.now()
         async with self._position_locks[position_id]:
-            async with self.db.sessions.begin() as session:
+            async with self._writing_positions() as session:
                 pos = await session.get(PositionRow, position_id)
                 if pos is None or pos.status != PositionStatus.OPEN:
                     return
@@ -186,6 +185,28 @@ class PositionFlow(EngineParts):
             await audit(session, self.clock.now(), actor, "flatten", "engine", None, actions=done)
         return done
 
+    async def _held_positions(self, *, with_greeks: bool) -> OpenBook:
+        """Return the open and closing positions, from the cache unless a position was written.
+
+        The book is read again when the engine has written a position since (see
+        ``_writing_positions``), and whenever the stored Greeks are wanted (each snapshot), so
+        a change made behind the engine's back is seen within one snapshot interval.
+        """
+        book = self._open_book
+        if book is not None and not with_greeks and book.version == self._positions_version:
+            return book
+        version = self._positions_version
+        P = PositionRow.__table__.c  # plain columns: rows, not ORM entities
+        cols = [P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying]
+        if with_greeks:
+            cols.append(P.greeks)
+        async with self.db.sessions() as session:
+            rows = (await session.execute(select(*cols).where(
+                P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))).order_by(P.id))).all()
+        book = OpenBook([HeldPosition(*r) for r in rows], version)
+        self._open_book = book
+        return book
+
     async def mark_positions(self) -> Exposure:
         """Mark open positions from option quotes (mid; last when one side is missing).
 
@@ -193,74 +214,88 @@ class PositionFlow(EngineParts):
         queries read them; the database gets them, with a snapshot row per position, every
         ``snapshot_interval_seconds``.
 
-        One read, the quotes fetched together, one write for every position (and a snapshot
-        row each when one is due); the portfolio's exposure is the sum over positions of
-        Greek × contracts × 100 (delta in shares, theta and vega in dollars).
+        The positions come from a cache the engine keeps current (:meth:`_held_positions`), the
+        quotes are fetched together, and the portfolio's exposure, the sum over positions of
+        Greek × contracts × 100 (delta in shares, theta and vega in dollars), is one numpy sum.
+        A position's mark is computed exactly (``Decimal``) when it is read, stored or
+        published.
         """
         now = self.clock.now()
         snapshot_due = (self._last_snapshot_at is None or
                         (now - self._last_snapshot_at).total_seconds() >= self.config.snapshot_interval_seconds)
-        P = PositionRow
-        async with self.db.sessions() as session:
-            # The stored Greeks (JSON) are only merged when a snapshot is written.
-            cols = [P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying]
-            if snapshot_due:
-                cols.append(P.greeks)
-            positions = (await session.execute(select(*cols).where(
-                P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))))).all()
-        by_contract = await self.market.option_quotes(sorted({p.contract for p in positions}))
-        exposure = Exposure()
-        updates: list[dict[str, Any]] = []
-        snapshots: list[dict[str, Any]] = []
-        events: list[PositionMarked] = []
-        hundred = OPTION_MULTIPLIER
-        for pos in positions:
-            snap = by_contract.get(pos.contract)
-            if snap is None:
-                continue
-            px = snap.mid if snap.mid is not None else snap.last
-            if px is None:
-                continue
-            mark = Decimal(str(px))
-            units = pos.qty_open * hundred
-            unreal = _money((mark - pos.avg_entry) * units)
-            greeks: dict[str, float] = {}
-            if snap.greeks is not None:
-                g = snap.greeks
-                greeks = {"delta": g.delta, "gamma": g.gamma, "theta": g.theta, "vega": g.vega}
-                exposure = exposure.add(greeks, float(units))
-            under = self._last_bar.get(pos.underlying)
-            under_px = Decimal(str(under.close)) if under is not None else pos.last_underlying
-            self.marks[pos.id] = LiveMark(mark, unreal, under_px, greeks, snap.iv, now)
-            if snapshot_due:
-                updates.append({"pid": pos.id, "m": mark, "u": unreal, "up": under_px,
-                                "g": {**pos.greeks, **greeks, "iv": snap.iv}})
-                snapshots.append({"position_id": pos.id, "at": now, "mark": mark,
-                                  "underlying_price": under_px, "unrealized_pnl": unreal,
-                                  "greeks": greeks})
-            last = self._last_mark_event.get(pos.id)
-            cost = pos.avg_entry * units or Decimal(1)
-            change = abs(unreal - (last[1] if last else Decimal(0))) / cost * 100
-            if (last is None or ((now - last[0]).total_seconds() >= self.config.mark_event_min_seconds
-                                 and change >= Decimal(str(self.config.mark_event_min_change_pct)))):
-                self._last_mark_event[pos.id] = (now, unreal)
-                events.append(PositionMarked(at=now, position_id=pos.id, contract=pos.contract,
-                                             mark=mark, unrealized_pnl=unreal,
-                                             underlying_price=under_px))
-        if updates or snapshots:
-            table = PositionRow.__table__
-            async with self.db.sessions.begin() as session:
-                if updates:
-                    await session.execute(
-                        update(table).where(table.c.id == bindparam("pid")).values(
-                            last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
-                            last_underlying=bindparam("up"), greeks=bindparam("g")),
-                        updates)
-                if snapshots:
-                    await session.execute(insert(PositionSnapshot.__table__), snapshots)
-        if snapshot_due and updates:
+        book = await self._held_positions(with_greeks=snapshot_due)
+        quotes = await self.market.option_quotes(list(book.contracts)) if book.contracts else {}
+        if book.version != self._positions_version:  # a fill or close landed while quoting
+            book = await self._held_positions(with_greeks=snapshot_due)
+        under_now = {u: Decimal(str(bar.close)) for u in book.underlyings
+                     if (bar := self._last_bar.get(u)) is not None}
+        marks = MarkPass(book, quotes, now, under_now)
+        self.marks.record(marks)
+        marked = marks.marked_indices()
+        events = self._mark_events(marks, marked, now)
+        if snapshot_due and marked:
+            await self._store_marks(marks, marked, now)
             self._last_snapshot_at = now  # the interval runs from the last snapshot written
-        self.exposure = exposure
+        self.exposure = marks.exposure
         for event in events:
             self.bus.publish(event)
-        return exposure
+        return marks.exposure
+
+    def _mark_events(self, marks: MarkPass, marked: list[int], now: datetime) -> list[PositionMarked]:
+        """Return the throttled events: a position's first mark, then at most one per
+        ``mark_event_min_seconds`` and only on a change of ``mark_event_min_change_pct`` of
+        its cost.
+
+        Positions whose float P&L is clearly under the threshold (by more than a cent) are
+        skipped without the exact Decimal P&L; the rest are decided on the exact figure.
+        """
+        events: list[PositionMarked] = []
+        cutoff = now - timedelta(seconds=self.config.mark_event_min_seconds)
+        min_change = Decimal(str(self.config.mark_event_min_change_pct))
+        share = float(min_change) / 100 * (1 - 1e-9)
+        last_events = self._last_mark_event
+        book = marks.book
+        estimate = marks.pnl_estimate
+        for i in marked:
+            pos = book.positions[i]
+            last = last_events.get(pos.id)
+            if last is not None:
+                if last[0] > cutoff:
+                    continue
+                if abs(estimate[i] - float(last[1])) + 0.01 < share * book.cost_float[i]:
+                    continue
+            live = marks.mark_at(i)
+            assert live is not None
+            if last is not None and abs(live.unrealized - last[1]) / book.cost[i] * 100 < min_change:
+                continue
+            last_events[pos.id] = (now, live.unrealized)
+            events.append(PositionMarked(at=now, position_id=pos.id, contract=pos.contract,
+                                         mark=live.mark, unrealized_pnl=live.unrealized,
+                                         underlying_price=live.underlying))
+        return events
+
+    async def _store_marks(self, marks: MarkPass, marked: list[int], now: datetime) -> None:
+        """Write the marks of ``marked`` positions and a snapshot row each, in one transaction."""
+        updates: list[dict[str, Any]] = []
+        snapshots: list[dict[str, Any]] = []
+        book = marks.book
+        for i in marked:
+            pos = book.positions[i]
+            live = marks.mark_at(i)
+            assert live is not None
+            updates.append({"pid": pos.id, "m": live.mark, "u": live.unrealized,
+                            "up": live.underlying,
+                            "g": {**(pos.greeks or {}), **live.greeks, "iv": live.iv}})
+            snapshots.append({"position_id": pos.id, "at": now, "mark": live.mark,
+                              "underlying_price": live.underlying,
+                              "unrealized_pnl": live.unrealized, "greeks": live.greeks})
+        table = PositionRow.__table__
+        async with self.db.sessions.begin() as session:
+            await session.execute(
+                update(table).where(table.c.id == bindparam("pid")).values(
+                    last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
+                    last_underlying=bindparam("up"), greeks=bindparam("g")),
+                updates)
+            await session.execute(insert(PositionSnapshot.__table__), snapshots)
+        for i, row in zip(marked, updates, strict=True):
+            book.last_underlying[i] = row["up"]  # the cache mirrors the stored column

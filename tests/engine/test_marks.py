@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from sqlalchemy import select
 
 from core.db.models.trading import PositionRow, PositionSnapshot
 from core.engine.config import EngineConfig
+from core.engine.engine import TradingEngine
+from core.events import PositionMarked
 from core.options.select import SelectionRules
 from tests.engine.conftest import write_bars
 from tests.engine.test_full_day import NVDA_PATH, SETUP, SPY_PATH
@@ -41,8 +44,6 @@ async def test_marking_prices_the_position_and_sums_the_portfolio_greeks(rig_fac
 async def test_between_snapshots_marks_live_in_memory_and_queries_show_them(
     rig_factory, tmp_path: Path
 ) -> None:
-    from datetime import timedelta
-
     write_bars(tmp_path / "bars", "SPY", SPY_PATH)
     write_bars(tmp_path / "bars", "NVDA", NVDA_PATH)
     rig = await rig_factory(EngineConfig(auto_confirm=True, snapshot_interval_seconds=3600,
@@ -62,3 +63,150 @@ async def test_between_snapshots_marks_live_in_memory_and_queries_show_them(
         quote = await rig.market.option_quote(p.contract)
         assert p.last_mark == Decimal(str(quote.mid))  # queries show the live mark
     assert {p.id: p.last_mark for p in shown} != stored
+
+
+# --- the cache of open positions the mark pass keeps between passes -------------------------
+
+CACHED = dict(auto_confirm=True, snapshot_interval_seconds=3600,
+              selection=SelectionRules(scalp_min_hours_left=31))
+
+
+async def open_positions(rig) -> dict[str, PositionRow]:
+    async with rig.db.sessions() as s:
+        rows = (await s.execute(select(PositionRow).where(PositionRow.status == "open"))).scalars()
+        return {p.underlying: p for p in rows}
+
+
+async def cached_rig(rig_factory, tmp_path: Path, until: str):
+    write_bars(tmp_path / "bars", "SPY", SPY_PATH)
+    write_bars(tmp_path / "bars", "NVDA", NVDA_PATH)
+    rig = await rig_factory(EngineConfig(**CACHED))
+    await rig.post(SETUP)
+    await rig.run_day(until=until)
+    return rig
+
+
+async def test_a_fill_that_opens_a_position_is_marked_on_the_next_pass(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:10")  # SPY open, marked, stored
+    spy = (await open_positions(rig))["SPY"]
+    assert set(rig.engine.marks) == {spy.id}
+    await rig.run_day(since="10:10", until="10:20")  # NVDA breaks out at 10:15 and fills
+    nvda = (await open_positions(rig))["NVDA"]
+    exposure = await rig.engine.mark_positions()  # no snapshot due: the cache is what is read
+    assert set(rig.engine.marks) == {spy.id, nvda.id}
+    assert exposure.positions == 2
+    quote = await rig.market.option_quote(nvda.contract)
+    assert rig.engine.marks[nvda.id].mark == Decimal(str(quote.mid))
+    shown = {p.id: p for p in await rig.engine.positions()}
+    assert shown[nvda.id].last_mark == Decimal(str(quote.mid))
+    await rig.bus.drain()
+    assert nvda.id in {e.position_id for e in rig.of(PositionMarked)}
+
+
+async def test_a_closed_position_is_no_longer_marked(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    rig.engine.config = rig.engine.config.model_copy(update={"mark_event_min_change_pct": 0.0})
+    held = await open_positions(rig)
+    spy, nvda = held["SPY"], held["NVDA"]
+    before = await rig.engine.mark_positions()
+    assert before.positions == 2 and set(rig.engine.marks) == {spy.id, nvda.id}
+    await rig.engine.close_position(nvda.id, "alice")
+    rig.clock.advance(timedelta(seconds=5))
+    await rig.step()  # the exit fills and the position closes
+    assert set(await open_positions(rig)) == {"SPY"}
+    await rig.bus.drain()
+    seen = len(rig.events)
+    rig.clock.advance(timedelta(minutes=2))  # past the P&L event throttle
+    after = await rig.engine.mark_positions()
+    assert after.positions == 1 and set(rig.engine.marks) == {spy.id}
+    spy_delta = (await rig.market.option_quote(spy.contract)).greeks.delta * spy.qty_open * 100
+    assert abs(after.delta - spy_delta) < 1e-6
+    await rig.bus.drain()
+    assert {e.position_id for e in rig.events[seen:] if isinstance(e, PositionMarked)} == {spy.id}
+
+
+async def test_a_restart_rebuilds_the_cache_from_the_database(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    held = await open_positions(rig)
+    await rig.engine.mark_positions()
+    await rig.engine.stop()
+    async with rig.db.sessions.begin() as s:  # closed while the bot was down
+        pos = await s.get(PositionRow, held["NVDA"].id)
+        pos.status, pos.qty_open = "closed", 0
+    engine = TradingEngine(db=rig.db, broker=rig.broker, market=rig.market, clock=rig.clock,
+                           calendar=rig.engine.calendar, bus=rig.bus, config=EngineConfig(**CACHED))
+    await engine.start(live=False)
+    exposure = await engine.mark_positions()
+    assert exposure.positions == 1 and set(engine.marks) == {held["SPY"].id}
+    async with rig.db.sessions.begin() as s:  # and reopened behind this engine's back
+        pos = await s.get(PositionRow, held["NVDA"].id)
+        pos.status, pos.qty_open = "open", held["NVDA"].qty_open
+    fresh = TradingEngine(db=rig.db, broker=rig.broker, market=rig.market, clock=rig.clock,
+                          calendar=rig.engine.calendar, bus=rig.bus, config=EngineConfig(**CACHED))
+    await fresh.start(live=False)
+    assert (await fresh.mark_positions()).positions == 2
+    await engine.stop()
+    await fresh.stop()
+
+
+async def test_a_change_made_behind_the_engines_back_is_seen_by_the_next_snapshot(
+    rig_factory, tmp_path: Path
+) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    held = await open_positions(rig)
+    nvda = held["NVDA"]
+    await rig.engine.mark_positions()
+    async with rig.db.sessions.begin() as s:  # not through the engine: no version bump
+        pos = await s.get(PositionRow, nvda.id)
+        pos.status, pos.qty_open, pos.last_mark = "closed", 0, Decimal("0.01")
+    rig.clock.advance(timedelta(seconds=3600))  # the next snapshot is due: the book is re-read
+    exposure = await rig.engine.mark_positions()
+    assert exposure.positions == 1 and set(rig.engine.marks) == {held["SPY"].id}
+    async with rig.db.sessions() as s:
+        assert (await s.get(PositionRow, nvda.id)).last_mark == Decimal("0.01")  # not overwritten
+        stored = (await s.execute(select(PositionSnapshot.position_id).where(
+            PositionSnapshot.at == rig.clock.now()))).scalars().all()
+    assert stored == [held["SPY"].id]
+
+
+async def test_position_marked_events_are_throttled_per_position(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    rig.engine.config = rig.engine.config.model_copy(update={"mark_event_min_change_pct": 0.0})
+    ids = {p.id for p in (await open_positions(rig)).values()}
+
+    async def marked_events() -> list[int]:
+        await rig.bus.drain()
+        seen = len(rig.events)
+        await rig.engine.mark_positions()
+        await rig.bus.drain()
+        return sorted(e.position_id for e in rig.events[seen:] if isinstance(e, PositionMarked))
+
+    rig.clock.advance(timedelta(seconds=61))
+    assert await marked_events() == sorted(ids)  # a minute since the last: one each
+    rig.clock.advance(timedelta(seconds=5))
+    assert await marked_events() == []  # within the minute: none
+    rig.clock.advance(timedelta(seconds=60))
+    rig.engine.config = rig.engine.config.model_copy(update={"mark_event_min_change_pct": 500.0})
+    assert await marked_events() == []  # a minute on, but the P&L moved less than 500 % of cost
+
+
+async def test_a_close_landing_while_the_pass_waits_for_quotes_is_not_marked(
+    rig_factory, tmp_path: Path
+) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    held = await open_positions(rig)
+    await rig.engine.close_position(held["NVDA"].id, "alice")  # the exit order is working
+    await rig.engine.mark_positions()
+    assert set(rig.engine.marks) == {held["SPY"].id, held["NVDA"].id}  # closing is still held
+    rig.clock.advance(timedelta(seconds=5))
+    quote_batch = rig.market.option_quotes
+
+    async def quotes_while_the_exit_fills(symbols):
+        await rig.broker.sync()  # the exchange fills the exit and the engine records it
+        await rig.engine.pump_order_updates()
+        return await quote_batch(symbols)
+
+    rig.market.option_quotes = quotes_while_the_exit_fills
+    exposure = await rig.engine.mark_positions()
+    assert set(await open_positions(rig)) == {"SPY"}
+    assert exposure.positions == 1 and set(rig.engine.marks) == {held["SPY"].id}

@@ -1,0 +1,186 @@
+"""The mark pass's working set: open positions cached between passes, marks built on demand.
+
+A mark pass prices every open (or closing) position from one batch of option quotes. Reading
+1,000 position rows every few seconds cost more than the pricing, so the engine keeps an
+:class:`OpenBook` of what the pass needs: id, contract, underlying, quantity, average entry and
+the last stored underlying price. The engine re-reads it from the database when it has written
+a position since the book was read (every such transaction bumps a version after it ends,
+committed or not), at every snapshot, and at a restart (a new engine starts without one).
+
+A pass makes a :class:`MarkPass`: one price and one set of Greeks per contract, and the
+portfolio exposure summed with numpy. :class:`LiveMarks` serves the :class:`LiveMark` of a
+position from the latest pass, computed exactly (in ``Decimal``) only when someone asks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from core.brokers.models import OPTION_MULTIPLIER
+from core.engine.base import Exposure, LiveMark, _money
+from core.marketdata.models import OptionSnapshot
+
+_NO_GREEKS = (math.nan, math.nan, math.nan, math.nan)
+
+
+class HeldPosition(NamedTuple):
+    """What the mark pass needs of one open or closing position (as stored, in this order)."""
+
+    id: int
+    contract: str
+    underlying: str
+    qty_open: int
+    avg_entry: Decimal
+    last_underlying: Decimal | None
+    greeks: dict[str, Any] | None = None  # the stored JSON, read only when a snapshot is due
+
+
+class OpenBook:
+    """The open and closing positions as read at ``version``, indexed for a vectorised pass."""
+
+    def __init__(self, positions: Sequence[HeldPosition], version: int) -> None:
+        self.version = version
+        self.positions = tuple(positions)
+        self.index = {p.id: i for i, p in enumerate(self.positions)}
+        self.contracts = sorted({p.contract for p in self.positions})
+        self.underlyings = sorted({p.underlying for p in self.positions})
+        slot = {c: i for i, c in enumerate(self.contracts)}
+        self.contract_of = [slot[p.contract] for p in self.positions]
+        self.contract_idx = np.array(self.contract_of, dtype=np.intp)
+        self.units = np.array([float(p.qty_open) * float(OPTION_MULTIPLIER) for p in self.positions])
+        self.avg_entry = np.array([float(p.avg_entry) for p in self.positions])
+        # What a position cost (1 when nothing), the base of the P&L event threshold.
+        self.cost = [p.avg_entry * p.qty_open * OPTION_MULTIPLIER or Decimal(1) for p in self.positions]
+        self.cost_float = [float(c) for c in self.cost]
+        # Kept equal to the stored column: the snapshot write updates both.
+        self.last_underlying: list[Decimal | None] = [p.last_underlying for p in self.positions]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+class MarkPass:
+    """The marks of one pass over an :class:`OpenBook`: prices per contract, exposure summed.
+
+    A position is marked when its contract has a mid (both sides quoted) or else a last price.
+    The exposure counts the marked positions whose quote carries Greeks: Greek × contracts ×
+    100 (delta in shares, theta and vega in dollars).
+    """
+
+    def __init__(self, book: OpenBook, quotes: Mapping[str, OptionSnapshot], at: datetime,
+                 underlying_now: Mapping[str, Decimal]) -> None:
+        self.book = book
+        self.at = at
+        self.underlying_now = underlying_now
+        self.snaps = [quotes.get(c) for c in book.contracts]
+        prices: list[float | None] = []
+        greeks: list[tuple[float, float, float, float]] = []
+        for snap in self.snaps:
+            if snap is None:
+                prices.append(None)
+                greeks.append(_NO_GREEKS)
+                continue
+            mid = snap.mid
+            prices.append(mid if mid is not None else snap.last)
+            g = snap.greeks
+            greeks.append(_NO_GREEKS if g is None else (g.delta, g.gamma, g.theta, g.vega))
+        px = np.array(prices, dtype=float)  # None -> nan
+        priced = ~np.isnan(px)
+        self.prices = [p if ok else None for p, ok in zip(prices, priced.tolist(), strict=True)]
+        idx = book.contract_idx
+        self.marked = priced[idx]
+        per_pos = np.array(greeks, dtype=float).reshape(len(greeks), 4)[idx]
+        with_greeks = self.marked & ~np.isnan(per_pos).any(axis=1)
+        sums = (per_pos[with_greeks] * book.units[with_greeks, None]).sum(axis=0)
+        # The unrealized P&L in floats (NaN when not priced), for screening only: the P&L
+        # published or stored is :meth:`mark_at`'s, exact to the cent.
+        self.pnl_estimate = ((px[idx] - book.avg_entry) * book.units).tolist()
+        self.exposure = Exposure(float(sums[0]), float(sums[1]), float(sums[2]), float(sums[3]),
+                                 int(with_greeks.sum()))
+        self._made: dict[int, LiveMark] = {}
+
+    def marked_indices(self) -> list[int]:
+        """Return the book indices of the positions this pass marked."""
+        return np.flatnonzero(self.marked).tolist()
+
+    def unmarked_ids(self) -> list[int]:
+        """Return the ids of the book's positions this pass could not price."""
+        if self.marked.all():
+            return []
+        positions = self.book.positions
+        return [positions[i].id for i in np.flatnonzero(~self.marked).tolist()]
+
+    def mark_at(self, i: int) -> LiveMark | None:
+        """Return the mark of the book's ``i``-th position (None when it was not priced)."""
+        pos = self.book.positions[i]
+        made = self._made.get(pos.id)
+        if made is not None:
+            return made
+        c = self.book.contract_of[i]
+        px = self.prices[c]
+        if px is None:
+            return None
+        snap = self.snaps[c]
+        assert snap is not None
+        mark = Decimal(str(px))
+        unreal = _money((mark - pos.avg_entry) * (pos.qty_open * OPTION_MULTIPLIER))
+        g = snap.greeks
+        greeks = {} if g is None else {"delta": g.delta, "gamma": g.gamma, "theta": g.theta,
+                                       "vega": g.vega}
+        under = self.underlying_now.get(pos.underlying, self.book.last_underlying[i])
+        made = LiveMark(mark, unreal, under, greeks, snap.iv, self.at)
+        self._made[pos.id] = made
+        return made
+
+    def mark_of(self, position_id: int) -> LiveMark | None:
+        """Return the mark of a position by id (None when not in the book or not priced)."""
+        i = self.book.index.get(position_id)
+        return None if i is None else self.mark_at(i)
+
+
+class LiveMarks(Mapping[int, LiveMark]):
+    """The latest mark of every held position, by position id.
+
+    Marks come from the latest pass; a held position that pass could not price keeps the mark
+    it had. A position that is no longer held (closed) has none.
+    """
+
+    def __init__(self) -> None:
+        self._latest: MarkPass | None = None
+        self._kept: dict[int, LiveMark] = {}
+
+    def record(self, new: MarkPass) -> None:
+        """Make ``new`` the latest pass."""
+        kept: dict[int, LiveMark] = {}
+        for pid in new.unmarked_ids():
+            previous = self.get(pid)
+            if previous is not None:
+                kept[pid] = previous
+        self._kept = kept
+        self._latest = new
+
+    def __getitem__(self, position_id: int) -> LiveMark:
+        if self._latest is not None:
+            mark = self._latest.mark_of(position_id)
+            if mark is not None:
+                return mark
+        return self._kept[position_id]
+
+    def _ids(self) -> list[int]:
+        ids = list(self._kept)
+        if self._latest is not None:
+            positions = self._latest.book.positions
+            ids += [positions[i].id for i in self._latest.marked_indices()]
+        return ids
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids())
+
+    def __len__(self) -> int:
+        return len(self._ids())
