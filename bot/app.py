@@ -22,7 +22,7 @@ from core.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.setups", "cogs.proposals", "cogs.trading", "cogs.admin")
+COGS = ("cogs.setups", "cogs.proposals", "cogs.trading", "cogs.admin", "cogs.health")
 
 
 def intents() -> discord.Intents:

@@ -24,6 +24,7 @@ from core.config import BrokerMode, Settings
 from core.db.session import Database, open_database
 from core.engine.config import EngineConfig, load_engine_config
 from core.engine.engine import TradingEngine
+from core.engine.health import BrokerHealthMonitor
 from core.engine.scheduler import build_scheduler
 from core.events import EventBus
 from core.marketdata.base import MarketData
@@ -54,6 +55,7 @@ class Services:
     broker: Broker
     engine: TradingEngine
     scheduler: AsyncIOScheduler | None = None
+    health: BrokerHealthMonitor | None = None
     broker_mode: str = field(default="")
     started: bool = False
     closed: bool = False
@@ -63,6 +65,8 @@ class Services:
         await self.market.start()
         await self.broker.start()
         await self.engine.start(live=live)
+        if self.health is not None:
+            self.health.start()
         if live and self.scheduler is not None:
             self.scheduler.start()
         self.started = True
@@ -74,6 +78,8 @@ class Services:
         self.closed = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.health is not None:
+            await self.health.close()
         if self.started:
             await self.engine.stop()
             self.started = False
@@ -105,12 +111,16 @@ async def build_services(
         broker = (broker_factory or partial(make_broker, settings))(db, clock, market)
         calendar = MarketCalendar()
         bus = EventBus()
-        engine = TradingEngine(db=db, broker=broker, market=market, clock=clock,
+        # The engine trades through the health monitor, which pauses entries while the
+        # broker does not answer (services.broker stays the broker itself).
+        health = BrokerHealthMonitor(clock, bus)
+        engine = TradingEngine(db=db, broker=health.watch(broker), market=market, clock=clock,
                                calendar=calendar, bus=bus, config=config)
+        engine.health = health
     except BaseException:
         await db.dispose()
         raise
     return Services(settings=settings, db=db, clock=clock, calendar=calendar, bus=bus,
-                    market=market, broker=broker, engine=engine,
+                    market=market, broker=broker, engine=engine, health=health,
                     scheduler=build_scheduler(engine) if scheduler else None,
                     broker_mode=broker_description(settings))

@@ -256,6 +256,14 @@ class Reconciliation(Event):
     detail: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerHealthChanged(Event):
+    """The broker became degraded (new entries paused) or recovered (entries allowed again)."""
+
+    healthy: bool
+    reason: str
+
+
 Handler = Callable[[Event], Awaitable[None]]
 
 

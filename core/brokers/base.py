@@ -113,6 +113,9 @@ class Broker(ABC):
     async def close(self) -> None:  # noqa: B027 - optional override
         """Stop background work and release connections."""
 
+    async def refresh(self) -> None:  # noqa: B027 - optional override
+        """Re-read order state from the broker and publish any update a stream missed."""
+
     @abstractmethod
     async def get_account(self) -> Account:
         """Return equity, cash, buying power and options buying power."""

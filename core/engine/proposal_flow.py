@@ -36,9 +36,11 @@ from core.engine.base import (
     _SignalView,
 )
 from core.engine.exits import initial_stop
+from core.engine.health import BrokerHealthMonitor
 from core.engine.proposals import plan_proposal
 from core.engine.risk import (
     EntryIntent,
+    broker_refusal,
     check_entry,
 )
 from core.engine.state import audit
@@ -60,6 +62,9 @@ log = logging.getLogger(__name__)
 
 class ProposalFlow(EngineParts):
     """Turn triggers into proposals and decide them."""
+
+    #: Set by the composition root (``bot.services``); its verdict gates new entries.
+    health: BrokerHealthMonitor | None = None
 
     # ------------------------------------------------------------- proposals --------
 
@@ -160,6 +165,12 @@ class ProposalFlow(EngineParts):
                 return ConfirmResult(ConfirmOutcome.REFUSED,
                                      f"not sent: {prop.underlying} already reached T1 {t1} "
                                      f"(last {last.close})", proposal_id)
+        # A degraded broker (see core.engine.health): refuse before calling it again.
+        if self.health is not None and (problem := self.health.reason()):
+            refusal = broker_refusal(problem)
+            self.bus.publish(RiskRefused(at=now, rule=refusal.rule, reason=refusal.reason,
+                                         proposal_id=prop.id, symbol=prop.underlying))
+            return ConfirmResult(ConfirmOutcome.REFUSED, f"not sent: {refusal.reason}", proposal_id)
         # Re-quote at click time.
         try:
             snap = await self.market.option_quote(prop.contract)
@@ -198,7 +209,8 @@ class ProposalFlow(EngineParts):
             EntryIntent(underlying=prop.underlying, contract=prop.contract,
                         expiry=OptionContract.parse(prop.contract).expiry, quantity=prop.quantity,
                         premium=prop.est_cost, signal_id=prop.signal_id),
-            await self.portfolio_view(), self.limits, self.trading_state)
+            await self.portfolio_view(), self.limits, self.trading_state,
+            self.health.reason() if self.health is not None else None)
         if not decision.allowed:
             first = decision.first
             assert first is not None

@@ -9,7 +9,8 @@ Trading states, as in NautilusTrader's risk engine:
   engine. Lift it with ``/admin resume``; use ``/admin flatten`` to close positions.
 
 Entry rules, in the order they are checked (the first refusal is reported, all are listed):
-``trading_state``, ``market_hours`` (exchange calendar: holidays and half days), ``daily_loss``
+``trading_state``, ``broker_health`` (the broker is not answering reliably, see
+:mod:`core.engine.health`; lifted on its own when it recovers), ``market_hours`` (exchange calendar: holidays and half days), ``daily_loss``
 (realized + unrealized P&L of the day at or below minus the limit halts entries for the day),
 ``max_open_positions``, ``max_per_symbol``, ``duplicate_signal`` (one position per signal),
 ``max_premium_per_trade``, ``max_portfolio_premium``, ``buying_power``, ``no_0dte`` (optional).
@@ -133,14 +134,20 @@ def _usd(x: Decimal) -> str:
 
 
 def check_entry(
-    intent: EntryIntent, view: PortfolioView, limits: RiskLimits, state: TradingState
+    intent: EntryIntent, view: PortfolioView, limits: RiskLimits, state: TradingState,
+    broker_problem: str | None = None,
 ) -> RiskDecision:
-    """Check every entry rule and return all refusals (first one first)."""
+    """Check every entry rule and return all refusals (first one first).
+
+    ``broker_problem`` is why the broker counts as degraded (None when it is healthy).
+    """
     out: list[Refusal] = []
     if state is TradingState.HALTED:
         out.append(Refusal("trading_state", "kill switch is on: no orders go out until /admin resume"))
     elif state is TradingState.REDUCING:
         out.append(Refusal("trading_state", "new entries are paused (exits still run); /admin resume to continue"))
+    if broker_problem:
+        out.append(broker_refusal(broker_problem))
     if limits.require_market_hours and not view.market_open:
         out.append(Refusal("market_hours", "the market is closed"))
     if limits.daily_loss_limit > 0 and view.day_pnl <= -limits.daily_loss_limit:
@@ -184,6 +191,12 @@ def check_entry(
     if not limits.allow_0dte and intent.expiry <= view.trading_date:
         out.append(Refusal("no_0dte", f"{intent.contract} expires today and 0DTE is disabled"))
     return RiskDecision(tuple(out))
+
+
+def broker_refusal(problem: str) -> Refusal:
+    """Return the refusal of an entry while the broker is degraded (``problem`` says why)."""
+    return Refusal("broker_health", f"the broker is not answering reliably ({problem}); "
+                                    "new entries wait until it recovers")
 
 
 def check_exit(state: TradingState) -> RiskDecision:

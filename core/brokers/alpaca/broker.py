@@ -276,6 +276,10 @@ class AlpacaBroker(Broker):
             self._accept(OrderUpdate(event=_TERMINAL_EVENTS[o.status], order=o, timestamp=o.updated_at,
                                      execution_id=f"resync:{o.id}:{o.status.value}"))
 
+    async def refresh(self) -> None:
+        """Poll every recent order and publish what the stream missed (see :meth:`resync`)."""
+        await self.resync()
+
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
         """Subscribe to order events from now on."""
         return self._hub.subscribe()
