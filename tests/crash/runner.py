@@ -26,25 +26,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app import AplusBot, intents
-from bot.services import build_services
-from core.brokers.alpaca import AlpacaBroker, AlpacaRest, RetryPolicy
+from bot.app import AplusBot
+from core.brokers.alpaca import AlpacaBroker
 from core.brokers.models import Order, OrderRequest
-from core.calendar import MarketCalendar
 from core.clock import FakeClock
-from core.config import Settings
-from core.engine.config import EngineConfig
 from core.marketdata.sim import SimMarketData
-from core.options.select import SelectionRules
+from tests.crash.alpaca_bot import TrackedRest, build_alpaca_bot, name_stream_tasks, settings_for
 from tests.crash.store import load_server
 from tests.discord.harness import Harness
 from tests.discord.interactions import find_component, new_interaction
 from tests.discord.world import World
 
 log = logging.getLogger(__name__)
-CONFIG = EngineConfig(selection=SelectionRules(scalp_min_hours_left=31))
-API_KEY = "crash-test-key"
-SECRET_KEY = "crash-test-secret"
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -79,41 +72,6 @@ class CrashableAlpaca(AlpacaBroker):
         return await super().submit_order(request)
 
 
-def settings_for(workdir: Path, alpaca_url: str, world: World) -> Settings:
-    """Return the bot's settings: the test world's ids, Alpaca at the fake server."""
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{workdir / 'bot.db'}",
-        setup_channel_ids=[world.channel_id("setup")],
-        trader_role_ids=[world.role_id("trader")],
-        admin_role_ids=[world.role_id("admin")],
-        log_channel_id=world.channel_id("log"),
-        broker="alpaca", alpaca_api_key=API_KEY, alpaca_secret_key=SECRET_KEY,
-        alpaca_trading_url=alpaca_url, alpaca_data_url=alpaca_url,
-        alpaca_trading_stream_url=alpaca_url.replace("http", "ws") + "/stream",
-        alpaca_data_stream_url=alpaca_url.replace("http", "ws") + "/v2/iex",
-        alpaca_timeout_seconds=10, alpaca_max_retries=2,
-        bars_dir=workdir / "bars", command_cooldown_seconds=0,
-    )
-
-
-def name_stream_tasks(loop: asyncio.AbstractEventLoop) -> None:
-    """Name every task alpaca-py and websockets create, so settling does not wait for them.
-
-    The trade stream's tasks are created inside those libraries without names and stay busy
-    reading the socket for as long as the stream is up (a new one for each read).
-    """
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        task = asyncio.Task(coro, loop=loop, **kwargs)
-        code = getattr(coro, "cr_code", None)
-        filename = code.co_filename if code is not None else ""
-        if "/websockets/" in filename or "/alpaca/" in filename:
-            task.set_name(f"alpaca-ws-{task.get_name()}")
-        return task
-
-    loop.set_task_factory(factory)  # type: ignore[arg-type]
-
-
 class Child:
     """The bot process: build, connect, then obey the parent's commands."""
 
@@ -123,25 +81,14 @@ class Child:
         self.clock = FakeClock(now)
         self.settings = settings_for(workdir, alpaca_url, self.world)
         self.points = CrashPoints()
-        self.market = SimMarketData(self.clock, bars_dir=workdir / "bars", calendar=MarketCalendar())
+        self.rest = TrackedRest(self.settings.alpaca_timeout_seconds)
         self.bot: AplusBot | None = None
         self.h: Harness | None = None
 
     async def start(self) -> None:
         """Build the services and the bot and connect it to the saved Discord server."""
-        rest = AlpacaRest(requests_per_minute=6000, timeout=self.settings.alpaca_timeout_seconds,
-                          policy=RetryPolicy(max_retries=2, base=0.01, cap=0.05))
-
-        def broker(db: Any, clock: Any, market: Any) -> CrashableAlpaca:
-            return CrashableAlpaca(self.settings, clock, rest=rest, reconnect_backoff=(0.05, 0.2),
-                                   poll_interval=0.2, points=self.points)
-
-        services = await build_services(self.settings, clock=self.clock, engine_config=CONFIG,
-                                        market=self.market, broker_factory=broker, scheduler=False)
-        wanted = intents()
-        wanted.members = True
-        self.bot = AplusBot(services, cogs=("cogs.setups", "cogs.proposals"), sync_commands=False,
-                            live=False, outbox_window=0, gateway_intents=wanted)
+        self.bot = await build_alpaca_bot(self.settings, self.clock, self.rest,
+                                          broker_class=CrashableAlpaca, points=self.points)
         h = Harness(self.world, clock=self.clock.now, ignore_tasks=("alpaca-",), settle_timeout=30)
         h.server = load_server(self.workdir / "discord.pickle", self.clock.now)
         Harness._active = h
@@ -153,10 +100,12 @@ class Child:
     async def settle(self) -> None:
         """Wait until the engine's events are rendered and posted."""
         assert self.bot is not None and self.h is not None
-        for _ in range(2):
+        busy = True
+        while busy:
             await self.bot.services.bus.drain()
             await self.bot.outbox.drain()
             await self.h.settle()
+            busy = await self.rest.quiet()
 
     async def step(self, *, tick: bool = True) -> None:
         """Feed the broker's order events to the engine, run its timer, render."""
@@ -176,7 +125,9 @@ class Child:
 
     async def op_run(self, since: str, until: str, symbols: list[str]) -> dict[str, Any]:
         assert self.bot is not None
-        async for ev in self.market.replay(sorted(symbols), datetime.fromisoformat(since),
+        market = self.bot.services.market
+        assert isinstance(market, SimMarketData)
+        async for ev in market.replay(sorted(symbols), datetime.fromisoformat(since),
                                            datetime.fromisoformat(until), clock=self.clock):
             assert ev.bar is not None
             await self.bot.engine.on_bar(ev.bar)
@@ -206,7 +157,6 @@ class Child:
         else:
             payload, record = self.h.component_payload(message_id, custom_id, member=member)
         self.h.dispatch(payload, record)
-        await self.h.settle()
         await self.settle()
         return {"texts": record.texts(), "ephemeral": record.ephemeral,
                 "errors": [r.getMessage() for r in record.errors]}
