@@ -177,6 +177,7 @@ class EngineParts:
     _last_snapshot_at: datetime | None
     _positions_version: int
     _open_book: OpenBook | None
+    _orders_working: bool
 
     @asynccontextmanager
     async def _writing_positions(self) -> AsyncIterator[AsyncSession]:

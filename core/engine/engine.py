@@ -136,6 +136,9 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self.marks = LiveMarks()
         self._positions_version = 0  # moves on after every transaction that writes positions
         self._open_book: OpenBook | None = None  # the mark pass's cache of open positions
+        # Idle fast path: skip the timer's queries while nothing can be due (True = look).
+        self._proposals_open = True  # set on each new proposal, cleared when a tick finds none
+        self._orders_working = True  # set on each submit, cleared when a pass finds none
 
     # ------------------------------------------------------------------ lifecycle ----
 
@@ -308,7 +311,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         watched = self.book.symbols()
         for decision in self.book.on_bar(tbar):
             await self._on_decision(decision)
-        await self._check_exits(bar, flipped_against.get(bar.symbol))
+        if self._exits_possible(bar.symbol):
+            await self._check_exits(bar, flipped_against.get(bar.symbol))
         if self.book.symbols() != watched:  # no stream work (or DB read) on ordinary bars
             await self._resubscribe()
 
@@ -339,25 +343,41 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
             self.bus.publish(SignalSkipped(at=self.clock.now(), signal_id=snapshot.id,
                                            symbol=snapshot.symbol, reason=verdict.reason))
             return
+        self._proposals_open = True
         await self._propose(snapshot, price, verdict.warning)
+
+    def _exits_possible(self, symbol: str | None) -> bool:
+        """Tell whether an open position (of ``symbol``, or any) might need an exit check.
+
+        False only when the mark pass's book of open and closing positions is current (no
+        position written since it was read) and holds none, so idle bars read nothing.
+        """
+        book = self._open_book
+        if book is None or book.version != self._positions_version:
+            return True
+        return bool(book.positions) if symbol is None else symbol in book.underlyings
 
     # -------------------------------------------------------------- timer -----------
 
     async def tick(self) -> None:
         """Do the time-driven work: expire proposals, work orders, mark, time stops, close."""
         now = self.clock.now()
-        async with self.db.sessions() as session:
-            stale = [r[0] for r in await session.execute(select(ProposalRow.id).where(
-                ProposalRow.status == ProposalStatus.OPEN, ProposalRow.expires_at <= now))]
-        for pid in stale:
-            async with self._proposal_locks[pid]:
-                await self._expire(pid, now)
-        await self._work_orders()
+        if self._proposals_open:
+            async with self.db.sessions() as session:
+                rows = (await session.execute(select(ProposalRow.id, ProposalRow.expires_at).where(
+                    ProposalRow.status == ProposalStatus.OPEN))).all()
+            self._proposals_open = any(at > now for _, at in rows)
+            for pid in [pid for pid, at in rows if at <= now]:
+                async with self._proposal_locks[pid]:
+                    await self._expire(pid, now)
+        if self._orders_working:
+            self._orders_working = await self._work_orders()
         interval = self.config.mark_interval_seconds
         if self._last_marks_at is None or (now - self._last_marks_at).total_seconds() >= interval:
             self._last_marks_at = now
             await self.mark_positions()
-        await self._check_exits(None, None)
+        if self._exits_possible(None):
+            await self._check_exits(None, None)
         today = self.trading_date(now)
         close = self.calendar.session_close(today) if self.calendar.is_session(today) else None
         if close is not None and now >= close and today not in self._summarised:

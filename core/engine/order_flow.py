@@ -57,6 +57,7 @@ class OrderFlow(EngineParts):
 
     async def _submit(self, order_id: int) -> None:
         """Send a recorded order; on an unknown outcome, look it up by client order id."""
+        self._orders_working = True
         async with self.db.sessions() as session:
             row = await session.get(OrderRow, order_id)
         assert row is not None
@@ -347,8 +348,11 @@ class OrderFlow(EngineParts):
 
     # ---------------------------------------------------------- repricing -----------
 
-    async def _work_orders(self) -> None:
-        """Step working limit orders toward the far side, then cancel (see ExecutionRules)."""
+    async def _work_orders(self) -> bool:
+        """Step working limit orders toward the far side, then cancel (see ExecutionRules).
+
+        Return whether any order was working (the timer skips the pass until a submit when not).
+        """
         rules = self.config.execution
         now = self.clock.now()
         async with self.db.sessions() as session:
@@ -414,6 +418,7 @@ class OrderFlow(EngineParts):
                             old=old, new=new_price)
             fields = await self._order_event_fields(row.id)
             self.bus.publish(OrderRepriced(at=now, old_price=base, **fields))
+        return bool(rows)
 
     async def _origin_price(self, row: OrderRow) -> Decimal:
         async with self.db.sessions() as session:
