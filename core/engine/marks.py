@@ -47,19 +47,26 @@ class OpenBook:
     def __init__(self, positions: Sequence[HeldPosition], version: int) -> None:
         self.version = version
         self.positions = tuple(positions)
-        self.index = {p.id: i for i, p in enumerate(self.positions)}
-        self.contracts = sorted({p.contract for p in self.positions})
-        self.underlyings = sorted({p.underlying for p in self.positions})
-        slot = {c: i for i, c in enumerate(self.contracts)}
-        self.contract_of = [slot[p.contract] for p in self.positions]
+        ids, contracts, underlyings, qty, avg = (list(col) for col in zip(
+            *(p[:5] for p in self.positions), strict=True)) if self.positions else ([],) * 5
+        self.index = dict(zip(ids, range(len(ids)), strict=True))
+        self.contracts = sorted(set(contracts))
+        self.underlyings = sorted(set(underlyings))
+        slot = dict(zip(self.contracts, range(len(self.contracts)), strict=True))
+        self.contract_of = [slot[c] for c in contracts]
         self.contract_idx = np.array(self.contract_of, dtype=np.intp)
-        self.units = np.array([float(p.qty_open) * float(OPTION_MULTIPLIER) for p in self.positions])
-        self.avg_entry = np.array([float(p.avg_entry) for p in self.positions])
+        self.units = np.array(qty, dtype=float) * float(OPTION_MULTIPLIER)
+        self.avg_entry = np.array(avg, dtype=float)
         # What a position cost (1 when nothing), the base of the P&L event threshold.
-        self.cost = [p.avg_entry * p.qty_open * OPTION_MULTIPLIER or Decimal(1) for p in self.positions]
-        self.cost_float = [float(c) for c in self.cost]
+        cost = self.avg_entry * self.units
+        self.cost_float = np.where(cost == 0, 1.0, cost).tolist()
         # Kept equal to the stored column: the snapshot write updates both.
         self.last_underlying: list[Decimal | None] = [p.last_underlying for p in self.positions]
+
+    def cost(self, i: int) -> Decimal:
+        """Return what the ``i``-th position cost, exactly (1 when nothing)."""
+        pos = self.positions[i]
+        return pos.avg_entry * pos.qty_open * OPTION_MULTIPLIER or Decimal(1)
 
     def __len__(self) -> int:
         return len(self.positions)

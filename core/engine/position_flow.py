@@ -266,7 +266,7 @@ class PositionFlow(EngineParts):
                     continue
             live = marks.mark_at(i)
             assert live is not None
-            if last is not None and abs(live.unrealized - last[1]) / book.cost[i] * 100 < min_change:
+            if last is not None and abs(live.unrealized - last[1]) / book.cost(i) * 100 < min_change:
                 continue
             last_events[pos.id] = (now, live.unrealized)
             events.append(PositionMarked(at=now, position_id=pos.id, contract=pos.contract,
