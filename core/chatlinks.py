@@ -54,6 +54,17 @@ class ChatLinks:
                 continue
         raise RuntimeError(f"could not record chat post {kind} {ref_id}")
 
+    async def forget_thread(self, thread_id: int) -> int:
+        """Note that thread ``thread_id`` is gone (its updates go to the channel); return how
+        many posts had it."""
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(select(ChatPost).where(
+                ChatPost.thread_id == thread_id))).scalars().all()
+            for row in rows:
+                row.thread_id = None
+                row.updated_at = self._clock.now()
+            return len(rows)
+
     async def update_state(self, kind: str, ref_id: int, **values: Any) -> dict[str, Any]:
         """Merge ``values`` into the post's state and return the new state."""
         async with self._sessions.begin() as session:

@@ -79,6 +79,12 @@ class ProposalsCog(commands.Cog, name="Proposals"):
         """Tell each trade thread what happened while the bot was away (every READY)."""
         await self.narrator.catch_up()
 
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A trade thread was deleted: its updates go to the proposal's channel from now on."""
+        if await self.bot.links.forget_thread(payload.thread_id):
+            log.info("thread %s was deleted; its updates go to its channel", payload.thread_id)
+
     # -------------------------------------------------------------- clicks -------
 
     async def _trader_or_refuse(self, interaction: discord.Interaction) -> bool:
