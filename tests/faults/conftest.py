@@ -20,6 +20,7 @@ from core.clock import FakeClock
 from core.engine.config import EngineConfig
 from core.engine.health import BrokerHealthMonitor
 from core.marketdata.sim import SimMarketData
+from tests.cogs.conftest import app_factory  # noqa: F401 - the simulated-exchange bot
 from tests.crash.alpaca_bot import (
     CONFIG,
     TrackedRest,
