@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from core.db.models import SetupMessage
@@ -110,28 +111,26 @@ async def test_a_deleted_thread_sends_the_trade_updates_to_the_channel(
     no_errors(app)
 
 
-async def test_no_thread_permission_is_said_once_and_updates_go_to_the_channel(
-    app_factory, tmp_path: Path
-) -> None:
-    app = await app_factory()
-    await app.h.set_permissions("setup", create_public_threads=False)
-    await both_breakouts(app, tmp_path)
-    assert len(proposal_posts(app)) == 2
-    log = [m.text() for m in app.h.channel_messages("log")]
-    assert sum("cannot create threads" in line for line in log) == 1, log
-    channel = "\n".join(m.text() for m in app.h.channel_messages("setup"))
-    assert "entry filled" in channel, channel
-    no_errors(app)
+PERMISSIONS = {
+    # permission taken away: (what the log channel says once, proposal posts, where fills go)
+    "create_public_threads": ("cannot create threads", 2, "setup"),
+    "send_messages": ("cannot send messages", 0, None),
+}
 
 
-async def test_no_send_permission_is_said_once_and_the_engine_carries_on(
-    app_factory, tmp_path: Path
+@pytest.mark.parametrize("permission", PERMISSIONS)
+async def test_a_missing_permission_is_said_once_and_the_engine_carries_on(
+    permission: str, app_factory, tmp_path: Path
 ) -> None:
+    said, posts, fills_in = PERMISSIONS[permission]
     app = await app_factory()
-    await app.h.set_permissions("setup", send_messages=False)
+    await app.h.set_permissions("setup", **{permission: False})
     await both_breakouts(app, tmp_path)
-    assert proposal_posts(app) == []
+    assert len(proposal_posts(app)) == posts
     log = [m.text() for m in app.h.channel_messages("log")]
-    assert sum("cannot send messages" in line for line in log) == 1, log
+    assert sum(said in line for line in log) == 1, log
     assert await count(app, OrderRow) >= 2  # SPY and NVDA still traded (auto-confirm)
+    if fills_in is not None:  # no thread: the trade's lines go to the channel
+        channel = "\n".join(m.text() for m in app.h.channel_messages(fills_in))
+        assert "entry filled" in channel, channel
     no_errors(app)
