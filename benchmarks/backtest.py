@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.calendar import MarketCalendar
+from core.engine.config import EngineConfig, load_engine_config
 from core.parsing import parse_message
 from core.replay.backtest import BacktestDay, SkippedDay, run_backtest
 from core.replay.synthetic import (
@@ -47,7 +48,7 @@ def generate(folder: Path, days: int, calendar: MarketCalendar) -> list[date]:
     return sessions
 
 
-async def run(days: int, verbose: bool) -> dict[str, Any]:
+async def run(days: int, verbose: bool, config: EngineConfig) -> dict[str, Any]:
     """Generate and backtest ``days`` sessions; return the figures."""
     calendar = MarketCalendar()
     with tempfile.TemporaryDirectory(prefix="aplus-bench-backtest-") as tmp:
@@ -67,7 +68,7 @@ async def run(days: int, verbose: bool) -> dict[str, Any]:
 
         w, c = time.perf_counter(), time.process_time()
         result = await run_backtest(folder / "setups", folder / "bars", calendar=calendar,
-                                    on_day=on_day)
+                                    on_day=on_day, config=config)
         wall, cpu = time.perf_counter() - w, time.process_time() - c
     t = result.performance.trades
     rss = [d.rss_kb or 0 for d in rows]
@@ -80,6 +81,7 @@ async def run(days: int, verbose: bool) -> dict[str, Any]:
         "rss_growth_day2_to_last_mib": (rss[-1] - rss[1]) / 1024 if len(rss) > 1 else None,
         "peak_rss_mib": rows[-1].peak_rss_kb / 1024 if rows else None,
         "load_average": os.getloadavg()[0], "target": "250 days < 60 s, memory flat",
+        "parameters": config.model_dump(mode="json", exclude_defaults=True),
     }
 
 
@@ -87,12 +89,16 @@ def main() -> None:
     """Run the backtest benchmark and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--days", type=int, default=250)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="engine parameter override, as in the replay command (repeatable)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
-    out = asyncio.run(run(a.days, verbose=not a.json))
+    out = asyncio.run(run(a.days, not a.json, load_engine_config(None, a.overrides)))
     if a.json:
         print(json.dumps(out))
         return
+    if out["parameters"]:
+        print(f"engine parameters: {out['parameters']}")
     print(f"{out['days']} days x {out['tickers']} tickers: {out['wall_s']:.1f} s wall "
           f"({out['per_day_s']:.2f} s/day), {out['cpu_s']:.1f} s CPU, {out['trades']} trades "
           f"(target < 60 s); posts and bars generated beforehand in {out['generate_s']:.1f} s")

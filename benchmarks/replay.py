@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.calendar import MarketCalendar
+from core.engine.config import EngineConfig, load_engine_config
 from core.replay.database import ReplayDatabases
 from core.replay.driver import run_replay
 from core.replay.sources import read_setup_file
@@ -28,7 +29,7 @@ POST = ROOT / "data" / "samples" / "aplus" / "2025-06-11_line_separators.txt"
 BARS = ROOT / "data" / "bars"
 
 
-async def run(runs: int) -> dict[str, Any]:
+async def run(runs: int, config: EngineConfig) -> dict[str, Any]:
     """Replay the bundled day ``runs`` times and return the figures."""
     t0 = time.perf_counter()
     calendar = MarketCalendar()
@@ -39,7 +40,8 @@ async def run(runs: int) -> dict[str, Any]:
     async with ReplayDatabases() as databases:
         for _ in range(runs):
             w, c = time.perf_counter(), time.process_time()
-            result = await run_replay(source, bars_dir=BARS, calendar=calendar, databases=databases)
+            result = await run_replay(source, bars_dir=BARS, calendar=calendar, databases=databases,
+                                      config=config)
             walls.append(time.perf_counter() - w)
             cpus.append(time.process_time() - c)
             c_ = result.counts
@@ -48,19 +50,25 @@ async def run(runs: int) -> dict[str, Any]:
                       "fills": c_.fills, "trades": c_.trades, "bars": 390 * len(result.symbols)}
     return {"calendar_s": calendar_s, "wall_s": walls, "cpu_s": cpus,
             "median_wall_s": statistics.median(walls), "median_cpu_s": statistics.median(cpus),
-            "load_average": os.getloadavg()[0], **counts, "target": "one day < 2 s"}
+            "load_average": os.getloadavg()[0], **counts,
+            "parameters": config.model_dump(mode="json", exclude_defaults=True),
+            "target": "one day < 2 s"}
 
 
 def main() -> None:
     """Run the replay benchmark and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="engine parameter override, as in the replay command (repeatable)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
-    out = asyncio.run(run(a.runs))
+    out = asyncio.run(run(a.runs, load_engine_config(None, a.overrides)))
     if a.json:
         print(json.dumps(out))
         return
+    if out["parameters"]:
+        print(f"engine parameters: {out['parameters']}")
     print(f"one day, {out['tickers']} tickers x {out['bars'] // max(out['tickers'], 1)} one-minute "
           f"bars, {out['signals']} signals ({out['triggered']} triggered, {out['trades']} trades, "
           f"{out['fills']} fills)")
