@@ -18,6 +18,9 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.replay_view import MARK_EVERY, day_summary_lines, timeline_lines
 from core.calendar import MarketCalendar
 from core.config import load_settings
@@ -84,18 +87,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _no_database_file(url: str) -> bool:
+    """Tell whether ``url`` is a SQLite file that does not exist (opening it would create it)."""
+    parsed = make_url(url)
+    return (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+            and not Path(parsed.database).is_file())
+
+
+async def _stored(url: str, day: date) -> SetupSource | None:
+    """Return the post stored for ``day`` in the project database, if there is one to read."""
+    if _no_database_file(url):
+        return None  # no database yet: do not create one just to look
+    db = Database(url)
+    try:
+        return await stored_setup(db, day)
+    except SQLAlchemyError:  # an unmigrated database has nothing stored
+        return None
+    finally:
+        await db.dispose()
+
+
 async def _find_setup(args: argparse.Namespace) -> SetupSource:
     if args.setup is not None:
         return read_setup_file(args.setup, args.date)
     if args.date is None:
         raise ReplayError("give a SETUP_FILE or --date YYYY-MM-DD")
-    db = Database(load_settings().database_url)
-    try:
-        stored = await stored_setup(db, args.date)
-    except Exception:  # a missing or unmigrated database just has nothing stored
-        stored = None
-    finally:
-        await db.dispose()
+    stored = await _stored(load_settings().database_url, args.date)
     if stored is not None:
         return stored
     files = dated_setup_files(args.setups_dir) if args.setups_dir.is_dir() else {}

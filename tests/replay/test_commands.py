@@ -72,6 +72,7 @@ def test_missing_bars_and_missing_posts_are_clear_errors(setup_file: Path, tmp_p
     assert "no bars for NVDA, SPY on 2025-06-11" in capsys.readouterr().err
     assert main(["replay", "--date", "2025-06-12", "--setups-dir", str(tmp_path)]) == 2
     assert "no setup post for 2025-06-12" in capsys.readouterr().err
+    assert not (tmp_path / "project.db").exists()  # looked for a stored post without creating one
     assert main(["replay", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt: No such file" in capsys.readouterr().err
 
