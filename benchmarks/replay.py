@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 from core.calendar import MarketCalendar
+from core.db.session import Database
 from core.engine.config import EngineConfig, load_engine_config
 from core.replay.database import ReplayDatabases
 from core.replay.driver import run_replay
@@ -37,7 +40,16 @@ async def run(runs: int, config: EngineConfig) -> dict[str, Any]:
     source = read_setup_file(POST)
     walls, cpus = [], []
     counts: dict[str, Any] = {}
-    async with ReplayDatabases() as databases:
+    statements = [0]
+
+    def count(db: Database) -> None:
+        statements[0] = 0
+
+        @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+        def _one(*_: Any) -> None:
+            statements[0] += 1
+
+    async with ReplayDatabases(on_open=count) as databases:
         for _ in range(runs):
             w, c = time.perf_counter(), time.process_time()
             result = await run_replay(source, bars_dir=BARS, calendar=calendar, databases=databases,
@@ -50,7 +62,7 @@ async def run(runs: int, config: EngineConfig) -> dict[str, Any]:
                       "fills": c_.fills, "trades": c_.trades, "bars": 390 * len(result.symbols)}
     return {"calendar_s": calendar_s, "wall_s": walls, "cpu_s": cpus,
             "median_wall_s": statistics.median(walls), "median_cpu_s": statistics.median(cpus),
-            "load_average": os.getloadavg()[0], **counts,
+            "sql_statements": statements[0], "load_average": os.getloadavg()[0], **counts,
             "parameters": config.model_dump(mode="json", exclude_defaults=True),
             "target": "one day < 2 s"}
 
@@ -74,6 +86,7 @@ def main() -> None:
           f"{out['fills']} fills)")
     for i, (w, c) in enumerate(zip(out["wall_s"], out["cpu_s"], strict=True), 1):
         print(f"  run {i}: {w:.2f} s wall, {c:.2f} s CPU" + (" (migrates the template)" if i == 1 else ""))
+    print(f"SQL statements in the last run: {out['sql_statements']:,}")
     print(f"median {out['median_wall_s']:.2f} s wall, {out['median_cpu_s']:.2f} s CPU "
           f"(target < 2 s); exchange calendar built once: {out['calendar_s']:.2f} s; "
           f"load average {out['load_average']:.1f}")

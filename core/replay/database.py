@@ -21,6 +21,7 @@ import logging
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ class ReplayDatabases:
     async context manager; leaving it deletes every file.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_open: Callable[[Database], None] | None = None) -> None:
+        self._on_open = on_open  # called with each day's database (benchmarks count statements)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._template: Path | None = None
         self._count = 0
@@ -118,7 +120,10 @@ class ReplayDatabases:
         self._count += 1
         path = folder / f"day-{self._count}.db"
         shutil.copyfile(self._template, path)
-        return inline_database(path)
+        db = inline_database(path)
+        if self._on_open is not None:
+            self._on_open(db)
+        return db
 
     def discard(self, db: Database) -> None:
         """Delete a database file handed out by :meth:`fresh` (after disposing of it)."""
