@@ -433,10 +433,9 @@ class Harness:
         return [Posted.from_payload(m) for m in sorted(stored, key=lambda m: int(m["id"]))]
 
     def thread_messages(self, thread: ChannelRef | MessageRef) -> list[Posted]:
-        """Return the messages in a thread (given as thread, id, or its starter message)."""
-        thread_id = _message_id(thread) if not isinstance(thread, str | discord.Thread) else None
-        if thread_id is None or thread_id not in self.server.threads:
-            thread_id = self.channel(thread).id  # type: ignore[arg-type]
+        """Return the messages in a thread: given as thread, thread id, or its starter message."""
+        # a thread started on a message has that message's id
+        thread_id = self.channel(thread).id if isinstance(thread, str) else _message_id(thread)
         if thread_id not in self.server.threads:
             raise LookupError(f"no thread {thread_id}; threads: {sorted(self.server.threads)}")
         return self.channel_messages(thread_id)

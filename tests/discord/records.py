@@ -52,11 +52,12 @@ class Component:
         )
 
 
-def _flatten(components: list[JsonDict]) -> list[JsonDict]:
+def flatten_components(components: list[JsonDict]) -> list[JsonDict]:
+    """Return the components inside action rows (and other containers), in display order."""
     out: list[JsonDict] = []
     for c in components:
         if "components" in c:
-            out.extend(_flatten(c["components"]))
+            out.extend(flatten_components(c["components"]))
         else:
             out.append(c)
     return out
@@ -88,7 +89,7 @@ class Posted:
             content=data.get("content") or "",
             embeds=tuple(discord.Embed.from_dict(e) for e in data.get("embeds", ())),
             components=tuple(
-                Component.from_payload(c) for c in _flatten(data.get("components", []))
+                Component.from_payload(c) for c in flatten_components(data.get("components", []))
             ),
             attachments=tuple(a["filename"] for a in data.get("attachments", ())),
             ephemeral=flags.ephemeral,

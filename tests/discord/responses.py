@@ -18,7 +18,13 @@ from discord.webhook.async_ import AsyncWebhookAdapter
 
 from tests.discord import payloads
 from tests.discord.payloads import JsonDict
-from tests.discord.records import Component, InteractionRecord, Posted, ResponseKind, _flatten
+from tests.discord.records import (
+    Component,
+    InteractionRecord,
+    Posted,
+    ResponseKind,
+    flatten_components,
+)
 from tests.discord.server import EPHEMERAL, LOADING, FakeServer, http_error
 
 
@@ -87,7 +93,7 @@ class RecordingAdapter(AsyncWebhookAdapter):
         record.content = data.get("content")
         record.embeds = [discord.Embed.from_dict(e) for e in data.get("embeds") or ()]
         record.components = [
-            Component.from_payload(c) for c in _flatten(data.get("components") or [])
+            Component.from_payload(c) for c in flatten_components(data.get("components") or [])
         ]
 
     def _callback(

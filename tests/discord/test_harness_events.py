@@ -135,6 +135,18 @@ async def test_messages_posted_through_dpytest_are_known_to_the_server(h: Harnes
     assert [m.content async for m in h.channel("general").history()] == ["hi from dpytest"]
 
 
+async def test_a_thread_without_a_starter_message_takes_posts(h: Harness) -> None:
+    trades = h.channel("trades")
+    assert isinstance(trades, discord.TextChannel)
+
+    thread = await trades.create_thread(name="daily", type=discord.ChannelType.public_thread)
+    await thread.send("summary")
+
+    assert h.guild.get_thread(thread.id) is not None and thread.id in h.threads
+    assert [m.content for m in h.thread_messages(thread)] == ["summary"]
+    assert h.channel_messages("trades") == []
+
+
 async def test_a_reply_keeps_its_reference(h: Harness) -> None:
     message = await h.post("hello", channel="general")
 
