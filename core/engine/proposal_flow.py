@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from core.brokers.errors import BrokerError
 from core.brokers.models import (
@@ -37,7 +38,7 @@ from core.engine.base import (
 )
 from core.engine.exits import initial_stop
 from core.engine.health import BrokerHealthMonitor
-from core.engine.proposals import plan_proposal
+from core.engine.proposals import ProposalPlan, plan_proposal
 from core.engine.risk import (
     EntryIntent,
     broker_refusal,
@@ -58,6 +59,11 @@ from core.marketdata.models import OptionContract
 from core.options.sizing import size_position
 
 log = logging.getLogger(__name__)
+
+
+def storage_problem(exc: OperationalError) -> str:
+    """Return a failed database write as a sentence safe to show (the driver's words only)."""
+    return f"the database cannot be written right now ({str(exc.orig).strip()[:120]})"
 
 
 class ProposalFlow(EngineParts):
@@ -88,6 +94,19 @@ class ProposalFlow(EngineParts):
         details = dict(plan.details)
         if warning:
             details["bias_warning"] = warning
+        try:
+            pid = await self._record_proposal(sig, plan, price, stop, details, now)
+        except OperationalError as exc:
+            self.bus.publish(SignalSkipped(at=now, signal_id=sig.id, symbol=sig.symbol,
+                                           reason=f"no proposal: {storage_problem(exc)}"))
+            return
+        self.bus.publish(ProposalCreated(at=now, proposal_id=pid, symbol=sig.symbol,
+                                         contract=plan.contract))
+        if self.auto_confirm:
+            await self.confirm(pid, "auto-confirm")
+
+    async def _record_proposal(self, sig: _SignalView, plan: ProposalPlan, price: Decimal,
+                               stop: Decimal, details: dict, now: datetime) -> int:
         async with self.db.sessions.begin() as session:
             prop = ProposalRow(
                 signal_id=sig.id, trading_date=self.trading_date(now), underlying=sig.symbol,
@@ -102,11 +121,7 @@ class ProposalFlow(EngineParts):
             await session.flush()
             await audit(session, now, "engine", "proposal_created", "proposal", prop.id,
                         contract=plan.contract, qty=plan.quantity, limit=plan.limit_price)
-            pid = prop.id
-        self.bus.publish(ProposalCreated(at=now, proposal_id=pid, symbol=sig.symbol,
-                                         contract=plan.contract))
-        if self.auto_confirm:
-            await self.confirm(pid, "auto-confirm")
+            return int(prop.id)
 
     async def confirm(self, proposal_id: int, actor: str, *,
                       expected_version: int | None = None) -> ConfirmResult:
@@ -217,7 +232,31 @@ class ProposalFlow(EngineParts):
             self.bus.publish(RiskRefused(at=now, rule=first.rule, reason=first.reason,
                                          proposal_id=prop.id, symbol=prop.underlying))
             return ConfirmResult(ConfirmOutcome.REFUSED, f"not sent: {first.reason}", proposal_id)
-        # Compare-and-set the status and write the order record before calling the broker.
+        # Compare-and-set the status and write the order record before calling the broker:
+        # in one transaction, so a failed write (locked database, full disk) leaves nothing.
+        try:
+            order_id = await self._record_entry(prop, actor, now)
+        except OperationalError as exc:
+            reason = storage_problem(exc)
+            self.bus.publish(RiskRefused(at=now, rule="database", reason=reason,
+                                         proposal_id=prop.id, symbol=prop.underlying))
+            return ConfirmResult(ConfirmOutcome.REFUSED, f"not sent: {reason}; nothing was sent",
+                                 proposal_id)
+        if order_id is None:
+            return ConfirmResult(ConfirmOutcome.ALREADY_DECIDED,
+                                 f"proposal #{proposal_id} was decided by someone else", proposal_id)
+        self.bus.publish(ProposalConfirmed(at=now, proposal_id=prop.id, symbol=prop.underlying,
+                                           contract=prop.contract, actor=actor))
+        await self._submit(order_id)
+        return ConfirmResult(ConfirmOutcome.SUBMITTED,
+                             f"order sent: buy {prop.quantity} {prop.contract} limit {prop.limit_price}",
+                             proposal_id, order_id)
+
+    async def _record_entry(self, prop: ProposalRow, actor: str, now: datetime) -> int | None:
+        """Mark the proposal confirmed and write its position and entry order, atomically.
+
+        Return the order's id, or None when the proposal was decided meanwhile.
+        """
         async with self.db.sessions.begin() as session:
             res = await session.execute(
                 update(ProposalRow)
@@ -225,8 +264,7 @@ class ProposalFlow(EngineParts):
                        ProposalRow.version == prop.version)
                 .values(status=ProposalStatus.CONFIRMED, decided_at=now, decided_by=actor))
             if res.rowcount != 1:
-                return ConfirmResult(ConfirmOutcome.ALREADY_DECIDED,
-                                     f"proposal #{proposal_id} was decided by someone else", proposal_id)
+                return None
             pos = PositionRow(
                 proposal_id=prop.id, signal_id=prop.signal_id, trading_date=prop.trading_date,
                 contract=prop.contract, underlying=prop.underlying, direction=prop.direction,
@@ -245,13 +283,7 @@ class ProposalFlow(EngineParts):
             await session.flush()
             await audit(session, now, actor, "proposal_confirmed", "proposal", prop.id,
                         order=order.client_order_id)
-            order_id = order.id
-        self.bus.publish(ProposalConfirmed(at=now, proposal_id=prop.id, symbol=prop.underlying,
-                                           contract=prop.contract, actor=actor))
-        await self._submit(order_id)
-        return ConfirmResult(ConfirmOutcome.SUBMITTED,
-                             f"order sent: buy {prop.quantity} {prop.contract} limit {prop.limit_price}",
-                             proposal_id, order_id)
+            return int(order.id)
 
     async def amend(self, proposal_id: int, actor: str, *, contract: str | None = None,
                     quantity: int | None = None) -> ProposalRow:
