@@ -49,7 +49,7 @@ from core.parsing.models import (
     Signal,
     TickerSetup,
 )
-from core.parsing.parser import parse_message
+from core.parsing.parser import parse_message, reset_caches
 
 __all__ = [
     "Aggressiveness",
@@ -62,4 +62,5 @@ __all__ = [
     "Signal",
     "TickerSetup",
     "parse_message",
+    "reset_caches",
 ]

@@ -26,10 +26,13 @@ JSON contract then shows ``"bias": {"direction": null, "condition": null, "price
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from operator import itemgetter
 from typing import Final
 
-from core.parsing.lexer import DASH, NUM, PUNCT, WORD, Token
+from core.parsing.lexer import DASH, EMOJI, NUM, PUNCT, WORD, Token
 from core.parsing.models import Bias, BiasFlip, Comparison, Direction, trusted
 from core.parsing.vocabulary import (
     COMPARISON_WORDS,
@@ -41,6 +44,16 @@ from core.parsing.vocabulary import (
 
 __all__ = ["read_bias"]
 
+# The rules above are applied to a *code string*: one character per token, saying what the
+# token is to the bias rules, so that clauses, phrases and "above <price>" are found by str
+# and regex searches instead of Python loops. Every word the rules name gets its own letter;
+# the other characters are:
+_BOUNDARY: Final = "|"  # a spaced dash, ; . , ! ? or "but": ends a clause
+_PRICE: Final = "#"  # a usable price
+_UNUSABLE: Final = "?"  # a number that is not a usable price
+_SKIP: Final = "$"  # "$" or "the" between "above" and its price
+_OTHER: Final = "."  # anything else
+
 _CLAUSE_PUNCT: Final = frozenset(";.,!?")
 _CLAUSE_WORDS: Final = frozenset({"but"})
 _SKIP_BEFORE_PRICE: Final = frozenset({"$", "the"})
@@ -50,55 +63,93 @@ _ABOVE_BELOW: Final = {
     if comparison in (Comparison.ABOVE, Comparison.BELOW)
 }
 
-
-def _phrase_table(phrases: dict[str, Direction]) -> dict[str, list[tuple[tuple[str, ...], Direction]]]:
-    """Index phrases by their first word: {"up": [(("move",), BULLISH)], ...}."""
-    table: dict[str, list[tuple[tuple[str, ...], Direction]]] = {}
-    for phrase, direction in phrases.items():
-        first, *rest = phrase.split()
-        table.setdefault(first, []).append((tuple(rest), direction))
-    return table
+_LETTERS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
-_DIRECTIONS: Final = _phrase_table(dict(DIRECTION_PHRASES))
-_FLIP_SIDES: Final = _phrase_table(dict(FLIP_SIDE_WORDS))
+def _word_codes(*groups: Iterable[str]) -> dict[str, str]:
+    """Give every word the rules name its own character."""
+    codes: dict[str, str] = {}
+    for group in groups:
+        for phrase in group:
+            for word in phrase.split():
+                if word not in codes:
+                    n = len(codes)
+                    codes[word] = _LETTERS[n] if n < len(_LETTERS) else chr(0x100 + n)
+    return codes
 
-Clause = list[Token]
+
+_WORD: Final = _word_codes(
+    DIRECTION_PHRASES, FLIP_SIDE_WORDS, FLIP_WORDS, UNLESS_WORDS, _ABOVE_BELOW
+)
+_CODE: Final[dict[object, str]] = {
+    **_WORD,
+    **dict.fromkeys(_SKIP_BEFORE_PRICE, _SKIP),
+    **dict.fromkeys(_CLAUSE_PUNCT | _CLAUSE_WORDS, _BOUNDARY),
+    False: _BOUNDARY,  # the key of a spaced dash (a tight one's is True)
+    None: _UNUSABLE,  # the key of a number that is not a usable price
+}
+"""Token key → code; a key not here takes its kind's code (:data:`_KIND_CODE`)."""
+_KIND_CODE: Final = {NUM: _PRICE, WORD: _OTHER, DASH: _OTHER, PUNCT: _OTHER, EMOJI: _OTHER}
+_kinds = itemgetter(0)
+_keys = itemgetter(2)
+
+
+def _codes(phrases: Iterable[str]) -> str:
+    return "".join(_WORD[w] for w in phrases)
+
+
+def _phrases(table: Mapping[str, Direction]) -> tuple[re.Pattern[str], dict[str, Direction]]:
+    """Return a pattern finding any phrase of ``table`` in a code string, and code → direction."""
+    coded = {_codes(phrase.split()): direction for phrase, direction in table.items()}
+    return re.compile("|".join(map(re.escape, coded))), coded
+
+
+_DIRECTIONS, _DIRECTION_OF = _phrases(DIRECTION_PHRASES)
+_FLIP_SIDES, _FLIP_SIDE_OF = _phrases(FLIP_SIDE_WORDS)
+_FLIP: Final = re.compile("[" + re.escape(_codes(FLIP_WORDS)) + "]")
+_UNLESS: Final = re.compile("[" + re.escape(_codes(UNLESS_WORDS)) + "]")
+_COMPARISON_OF: Final = {_WORD[w]: c for w, c in _ABOVE_BELOW.items()}
+_CONDITION: Final = re.compile(
+    "[" + re.escape("".join(_COMPARISON_OF)) + "]" + re.escape(_SKIP) + "*" + re.escape(_PRICE)
+)
+_CLAUSE: Final = re.compile("[^" + re.escape(_BOUNDARY) + "]+")
 
 
 def read_bias(text: str, tokens: list[Token]) -> Bias:
     """Read the bias stated by ``tokens`` (see the module docstring); keep ``text`` as is."""
-    clauses = _clauses(tokens)
+    code = "".join(map(_CODE.get, map(_keys, tokens), map(_KIND_CODE.__getitem__, map(_kinds, tokens))))
+    clauses = [(m.start(), m.group()) for m in _CLAUSE.finditer(code)]
+
     flip: BiasFlip | None = None
     flip_at = -1
-    for index, clause in enumerate(clauses):
-        if any(t[0] == WORD and t[2] in FLIP_WORDS for t in clause):
-            side = _find_direction(clause, _FLIP_SIDES)
-            price = _first_price(clause, 0)
-            if side is not None and price is not None:
-                flip, flip_at = trusted(BiasFlip, {"direction": side[0], "price": price}), index
+    if _FLIP.search(code) is not None:
+        for index, (start, clause) in enumerate(clauses):
+            if _FLIP.search(clause) is None:
+                continue
+            side = _FLIP_SIDES.search(clause)
+            at = clause.find(_PRICE)
+            if side is not None and at >= 0:
+                flip = _flip(_FLIP_SIDE_OF[side.group()], tokens[start + at])
+                flip_at = index
                 break
 
     direction: Direction | None = None
     direction_at = -1
-    for index, clause in enumerate(clauses):
-        if index != flip_at:
-            found = _find_direction(clause, _DIRECTIONS)
-            if found is not None:
-                direction, direction_at = found[0], index
-                break
+    for index, (_start, clause) in enumerate(clauses):
+        if index != flip_at and (found := _DIRECTIONS.search(clause)) is not None:
+            direction, direction_at = _DIRECTION_OF[found.group()], index
+            break
 
     if flip is None and direction is not None:
-        flip, flip_at = _implied_flip(clauses, direction, direction_at)
+        flip, flip_at = _implied_flip(clauses, tokens, direction, direction_at)
 
     condition: Comparison | None = None
     price: Decimal | None = None
-    for index, clause in enumerate(clauses):
-        if index != flip_at:
-            found_condition = _condition(clause, 0)
-            if found_condition is not None:
-                condition, price = found_condition
-                break
+    for index, (start, clause) in enumerate(clauses):
+        if index != flip_at and (found := _CONDITION.search(clause)) is not None:
+            condition = _COMPARISON_OF[found.group()[0]]
+            price = tokens[start + found.end() - 1][2]  # type: ignore[assignment]
+            break
     if condition is None and flip is not None:
         condition = Comparison.BELOW if flip.direction is Direction.BULLISH else Comparison.ABOVE
         price = flip.price
@@ -113,61 +164,8 @@ def read_bias(text: str, tokens: list[Token]) -> Bias:
     })
 
 
-def _clauses(tokens: list[Token]) -> list[Clause]:
-    clauses: list[Clause] = []
-    current: Clause = []
-    for token in tokens:
-        kind, _text, key, _role = token
-        if (
-            (kind == DASH and key is False)
-            or (kind == PUNCT and key in _CLAUSE_PUNCT)
-            or (kind == WORD and key in _CLAUSE_WORDS)
-        ):
-            if current:
-                clauses.append(current)
-                current = []
-        else:
-            current.append(token)
-    if current:
-        clauses.append(current)
-    return clauses
-
-
-def _find_direction(
-    clause: Clause, table: dict[str, list[tuple[tuple[str, ...], Direction]]], start: int = 0
-) -> tuple[Direction, int] | None:
-    """Return the first direction phrase in ``clause`` from ``start`` and the index after it."""
-    for i in range(start, len(clause)):
-        kind, _text, key, _role = clause[i]
-        if kind != WORD or key not in table:
-            continue
-        for rest, direction in table[key]:  # type: ignore[index]
-            end = i + 1 + len(rest)
-            if tuple(t[2] for t in clause[i + 1 : end]) == rest:
-                return direction, end
-    return None
-
-
-def _first_price(clause: Clause, start: int) -> Decimal | None:
-    for kind, _text, key, _role in clause[start:]:
-        if kind == NUM and key is not None:
-            return key  # type: ignore[return-value]
-    return None
-
-
-def _condition(clause: Clause, start: int) -> tuple[Comparison, Decimal] | None:
-    """Return the first "above/below <price>" in ``clause`` from ``start``."""
-    n = len(clause)
-    for i in range(start, n):
-        kind, _text, key, _role = clause[i]
-        if kind != WORD or key not in _ABOVE_BELOW:
-            continue
-        j = i + 1
-        while j < n and clause[j][2] in _SKIP_BEFORE_PRICE:
-            j += 1
-        if j < n and clause[j][0] == NUM and clause[j][2] is not None:
-            return _ABOVE_BELOW[key], clause[j][2]  # type: ignore[index,return-value]
-    return None
+def _flip(direction: Direction, token: Token) -> BiasFlip:
+    return trusted(BiasFlip, {"direction": direction, "price": token[2]})
 
 
 def _opposite(direction: Direction) -> Direction:
@@ -175,22 +173,19 @@ def _opposite(direction: Direction) -> Direction:
 
 
 def _implied_flip(
-    clauses: list[Clause], direction: Direction, direction_at: int
+    clauses: list[tuple[int, str]], tokens: list[Token], direction: Direction, direction_at: int
 ) -> tuple[BiasFlip | None, int]:
     opposite = _opposite(direction)
-    for index, clause in enumerate(clauses):
-        for i, token in enumerate(clause):
-            if token[0] == WORD and token[2] in UNLESS_WORDS:
-                price = _first_price(clause, i + 1)
-                if price is not None:
-                    return trusted(BiasFlip, {"direction": opposite, "price": price}), index
+    for index, (start, clause) in enumerate(clauses):
+        for unless in _UNLESS.finditer(clause):
+            at = clause.find(_PRICE, unless.end())
+            if at >= 0:
+                return _flip(opposite, tokens[start + at]), index
         if index <= direction_at:
             continue
-        start = 0
-        while (found := _find_direction(clause, _DIRECTIONS, start)) is not None:
-            named, start = found
-            if named is opposite:
-                condition = _condition(clause, start)
+        for found in _DIRECTIONS.finditer(clause):
+            if _DIRECTION_OF[found.group()] is opposite:
+                condition = _CONDITION.search(clause, found.end())
                 if condition is not None:
-                    return trusted(BiasFlip, {"direction": opposite, "price": condition[1]}), index
+                    return _flip(opposite, tokens[start + condition.end() - 1]), index
     return None, -1

@@ -51,7 +51,9 @@ __all__ = [
     "PUNCT",
     "WORD",
     "Token",
+    "forget_chunks",
     "normalise_lines",
+    "number_spans",
     "to_price",
     "tokenize",
 ]
@@ -69,10 +71,6 @@ _ZERO: Final = Decimal(0)
 
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\ufe0e\ufe0f\u20e3"
 _EXTRA_BREAKS = re.compile(r"[\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e]")
-# Every character str.split() treats as whitespace, except the plain space and the line feed.
-_ODD_SPACE = re.compile(
-    "[\t\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-)
 _MARKDOWN = ("**", "*", "__", "~~", "||", "`")
 _EDITED = re.compile(r"[{(]edited[})]", re.IGNORECASE)
 _DISCORD_MARKUP = re.compile(
@@ -84,7 +82,8 @@ _LINE_PREFIXES = (">>> ", "> ", "### ", "## ", "# ", "-# ")
 def normalise_lines(text: str) -> list[tuple[int, str]]:
     """Return the non-empty normalised lines of ``text`` with their 1-based line numbers.
 
-    Each step is skipped when a cheap scan shows the text does not need it.
+    Each step is skipped when a scan for one character shows the text does not need it (a
+    scan for one character is several times faster than one for a longer string).
     """
     for char in _INVISIBLE:
         if char in text:
@@ -92,29 +91,54 @@ def normalise_lines(text: str) -> list[tuple[int, str]]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     for mark in _MARKDOWN:
-        if mark in text:
-            text = text.replace(mark, "")
-    if "dited" in text or "DITED" in text:
+        if mark[0] in text:
+            text = _without(text, mark)
+    if ("{" in text or "(" in text) and ("dited" in text or "DITED" in text):
         text = _EDITED.sub("", text)
     if "@" in text:
-        text = text.replace("@everyone", "").replace("@here", "")
+        text = _without(_without(text, "@everyone"), "@here")
     if "<" in text:
         text = _DISCORD_MARKUP.sub("", text)
-    odd_spaces = _ODD_SPACE.search(text) is not None
-    extra_breaks = odd_spaces and _EXTRA_BREAKS.search(text) is not None
     out: list[tuple[int, str]] = []
     number = 0
     for physical in text.split("\n"):
         number += 1
-        pieces = _EXTRA_BREAKS.split(physical) if extra_breaks else (physical,)
-        for piece in pieces:
-            line = " ".join(piece.split()) if odd_spaces or "  " in piece else piece.strip()
-            if not line:
-                continue
-            if line[0] in ">#-" and line.startswith(_LINE_PREFIXES):
-                line = line.split(" ", 1)[1]
-            out.append((number, line))
+        if physical.isprintable():
+            # Every odd space and extra line break is unprintable: here, plain spaces only.
+            line = " ".join(physical.split()) if "  " in physical else physical.strip()
+            if line:
+                if line[0] in ">#-" and line.startswith(_LINE_PREFIXES):
+                    line = line.split(" ", 1)[1]
+                out.append((number, line))
+            continue
+        for piece in _EXTRA_BREAKS.split(physical):
+            line = " ".join(piece.split())
+            if line:
+                if line[0] in ">#-" and line.startswith(_LINE_PREFIXES):
+                    line = line.split(" ", 1)[1]
+                out.append((number, line))
     return out
+
+
+def _without(text: str, word: str) -> str:
+    """Return ``text.replace(word, "")``, finding ``word`` by scanning for its first character."""
+    first = word[0]
+    at = text.find(first)
+    if len(word) == 1 or at < 0:
+        return text.replace(word, "") if at >= 0 else text
+    pieces: list[str] = []
+    start = 0
+    while at >= 0:
+        if text.startswith(word, at):
+            pieces.append(text[start:at])
+            start = at + len(word)
+            at = text.find(first, start)
+        else:
+            at = text.find(first, at + 1)
+    if not pieces:
+        return text
+    pieces.append(text[start:])
+    return "".join(pieces)
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -242,3 +266,20 @@ def _split_chunk(chunk: str) -> tuple[Token, ...]:
 
 
 _CHUNKS: Final = _ChunkCache(_build_chunk_table(), limit=20_000)
+
+
+def forget_chunks() -> None:
+    """Forget every learned chunk but the vocabulary (after the vocabulary changed)."""
+    _CHUNKS.reset()
+
+
+def number_spans(line: str) -> list[tuple[int, int]]:
+    """Return where each ``NUM`` token of ``tokenize(line)`` is in ``line``, in order."""
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for chunk in line.split(" "):
+        for match in _PIECE.finditer(chunk):
+            if match.group(1):
+                spans.append((offset + match.start(1), offset + match.end(1)))
+        offset += len(chunk) + 1
+    return spans

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from json.encoder import encode_basestring_ascii
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,6 +26,7 @@ __all__ = [
     "Signal",
     "TickerSetup",
     "Trigger",
+    "new_signal",
     "trusted",
 ]
 
@@ -308,3 +309,36 @@ def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     _set(model, "__pydantic_extra__", None)
     _set(model, "__pydantic_private__", None)
     return model
+
+
+_SIGNAL_FIELDS: Final = set(Signal.model_fields)
+
+
+def new_signal(
+    category: Category,
+    aggressiveness: Aggressiveness,
+    comparison: Comparison,
+    trigger: Decimal | tuple[Decimal, Decimal],
+    targets: list[Decimal],
+    line: str,
+    line_no: int,
+) -> Signal:
+    """Build a :class:`Signal` the parser has read, without validating it (see :func:`trusted`).
+
+    Every signal shares one ``__pydantic_fields_set__`` (all fields are set; a frozen model
+    never changes it, and ``model_copy`` copies it before adding to it).
+    """
+    signal = _new(Signal)
+    _set(signal, "__dict__", {
+        "category": category,
+        "aggressiveness": aggressiveness,
+        "comparison": comparison,
+        "trigger": trigger,
+        "targets": targets,
+        "line": line,
+        "line_no": line_no,
+    })
+    _set(signal, "__pydantic_fields_set__", _SIGNAL_FIELDS)
+    _set(signal, "__pydantic_extra__", None)
+    _set(signal, "__pydantic_private__", None)
+    return signal

@@ -28,11 +28,12 @@ from typing import Final
 from core.parsing.bias import read_bias
 from core.parsing.dates import DateMention, read_date, resolve_trading_date
 from core.parsing.grammar import LineKind, LineReading, is_price_like, read_line
-from core.parsing.lexer import NUM, WORD, Token, normalise_lines, tokenize
+from core.parsing.lexer import NUM, WORD, Token, forget_chunks, normalise_lines, tokenize
 from core.parsing.models import Category, ParsedMessage, Signal, TickerSetup, trusted
+from core.parsing.plans import PLANS, forget, learn, shape_of
 from core.parsing.vocabulary import DEFAULT_SYMBOL
 
-__all__ = ["parse_message"]
+__all__ = ["parse_message", "reset_caches"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,14 @@ _APLUS_HINT: Final = re.compile(
 )
 _DASHES: Final = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
 _HAS_TEXT: Final = re.compile(r"[^\W_]")
+_NO_TOKENS: Final[list[Token]] = []
 NOT_APLUS_WARNING: Final = "not an A+ setup post (no A+ header and fewer than two setup lines)"
+
+
+def reset_caches() -> None:
+    """Forget the learned chunk tokens and line plans (call after changing the vocabulary)."""
+    forget_chunks()
+    forget()
 
 
 def parse_message(text: str, posted_at: datetime | None = None) -> ParsedMessage:
@@ -100,8 +108,16 @@ class _Assembler:
                 and self._continues_bias(line_no, line, None)
             ):
                 continue
-            tokens = tokenize(line)
-            reading = read_line(line, tokens, line_no, self.inherited)
+            shape = shape_of(line)
+            plan = PLANS[self.inherited].get(shape)
+            values = plan.numbers(line) if plan is not None else None
+            if values is not None:
+                tokens = _NO_TOKENS
+                reading = plan.reading(line, line_no, values)  # type: ignore[union-attr]
+            else:
+                tokens = tokenize(line)
+                reading = read_line(line, tokens, line_no, self.inherited)
+                learn(shape, line, tokens, line_no, self.inherited, reading)
             kind = reading.kind
             if kind is LineKind.SIGNAL:
                 self._signal(line_no, line, reading)

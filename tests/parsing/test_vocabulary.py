@@ -16,6 +16,7 @@ from core.parsing import (
     ParsedMessage,
     Signal,
     parse_message,
+    reset_caches,
 )
 from core.parsing.vocabulary import WORD_ROLES, Role
 
@@ -699,12 +700,13 @@ def test_new_word_in_the_vocabulary_is_understood_without_code_changes(
     roles = dict(vocabulary.WORD_ROLES)
     roles["fade"] = (Role.CATEGORY, Category.REJECTION)
     monkeypatch.setattr(lexer, "WORD_ROLES", roles)
-    lexer._CHUNKS.reset()
+    reset_caches()
     try:
         after = parse(fade)
     finally:
         monkeypatch.undo()
-        lexer._CHUNKS.reset()
+        reset_caches()
+    assert parse(fade).warnings == before.warnings  # nothing learned outlives the change
     assert [(s.category, s.comparison, s.trigger) for s in signals(after)][1] == (
         Category.REJECTION,
         Comparison.NEAR,
