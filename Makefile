@@ -27,8 +27,9 @@ test: install
 test-postgres: install
 	bash .ci/postgres.sh
 
-## soak: the long variants (10,000 fuzzed parser inputs, HYPOTHESIS_PROFILE=soak)
-SOAK_TESTS := tests/parsing/test_fuzz.py
+## soak: the long variants (HYPOTHESIS_PROFILE=soak): 10,000 fuzzed parser inputs per test,
+## the second crash chain, and 30 trading days under load with the memory figures
+SOAK_TESTS := tests/parsing/test_fuzz.py tests/crash tests/soak
 soak: install
 	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:randomly $(SOAK_TESTS)
 
