@@ -234,6 +234,17 @@ class OrderFlow(EngineParts):
             self.bus.publish(PositionClosed(at=now, position_id=pid, contract=contract,
                                             realized_pnl=pnl, reason=reason))
 
+    async def _other_exit_working(self, session: AsyncSession, position_id: int, order_id: int) -> bool:
+        """Tell whether an exit order other than ``order_id`` works for the position.
+
+        A scale-out canceled to make way for a user's close ends after the close was sent;
+        its end must not reopen the position the close is closing.
+        """
+        row = (await session.execute(select(OrderRow.id).where(
+            OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
+            OrderRow.id != order_id, OrderRow.status.in_(OPEN_ORDER_STATES)))).first()
+        return row is not None
+
     async def _working_entry(self, session: AsyncSession, position_id: int) -> bool:
         row = (await session.execute(select(OrderRow.id).where(
             OrderRow.position_id == position_id, OrderRow.purpose == OrderPurpose.ENTRY,
@@ -261,8 +272,9 @@ class OrderFlow(EngineParts):
                 await self._entry_done(session, row, now)
             elif row.purpose != OrderPurpose.ENTRY and row.position_id is not None:
                 pos = await session.get(PositionRow, row.position_id)
-                if pos is not None and pos.status == PositionStatus.CLOSING:
-                    pos.status = PositionStatus.OPEN
+                if (pos is not None and pos.status == PositionStatus.CLOSING
+                        and not await self._other_exit_working(session, pos.id, row.id)):
+                    pos.status = PositionStatus.OPEN  # the exit rules will fire again
             await audit(session, now, "broker", f"order_{row.status}", "order", row.id)
             status, error = row.status, row.last_error
         fields = await self._order_event_fields(order_id)

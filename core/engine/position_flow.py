@@ -48,6 +48,9 @@ from core.marketdata.models import Bar
 
 log = logging.getLogger(__name__)
 
+CANCEL_CONFIRM_SECONDS = 10  # how long a close waits for the broker to end a working exit
+CANCEL_POLL_SECONDS = 0.5
+
 
 class PositionFlow(EngineParts):
     """Manage open positions to the close."""
@@ -89,28 +92,46 @@ class PositionFlow(EngineParts):
             if decision is not None:
                 await self._exit(pos.id, decision)
 
-    async def _exit(self, position_id: int, decision: ExitDecision) -> None:
-        now = self.clock.now()
+    async def _exit(self, position_id: int, decision: ExitDecision, *,
+                    cancel_working: bool = False) -> tuple[int, str | None]:
+        """Send the exit order of ``decision``; return the quantity sent and, if none, why.
+
+        An exit order already working for the position holds a new one back, unless
+        ``cancel_working`` (a user's close or flatten): then the working exits are canceled
+        first, the broker's word on each is awaited, and the close sells only what is still
+        held (a fill of the canceled order that is still on its way is not sold twice).
+        """
         async with self._position_locks[position_id]:
+            halted = not check_exit(self.trading_state).allowed
+            confirmed: dict[str, int] = {}
+            if cancel_working and decision.qty > 0 and not halted:
+                confirmed = await self._cancel_working_exits(position_id)
+            now = self.clock.now()
             async with self._writing_positions() as session:
                 pos = await session.get(PositionRow, position_id)
                 if pos is None or pos.status != PositionStatus.OPEN:
-                    return
+                    return 0, f"the position is {pos.status if pos else 'gone'}"
                 if decision.new_stop is not None:
                     pos.stop_price = decision.new_stop
                     pos.stop_at_entry = True
                 pos.targets_hit = max(pos.targets_hit, decision.targets_hit)
                 if decision.qty <= 0:
-                    return
-                if not check_exit(self.trading_state).allowed:
+                    return 0, None
+                if halted:
                     log.warning("exit of position %s held: kill switch", position_id)
-                    return
-                working = (await session.execute(select(func.count()).select_from(OrderRow).where(
+                    return 0, "the kill switch is on: no orders go out"
+                exits = (await session.execute(select(OrderRow).where(
                     OrderRow.position_id == pos.id, OrderRow.purpose != OrderPurpose.ENTRY,
-                    OrderRow.status.in_(OPEN_ORDER_STATES)))).scalar_one()
-                if working:
-                    return
-                qty = min(decision.qty, pos.qty_open)
+                    OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
+                # A canceled order's fills the broker reported but we have not recorded yet.
+                in_flight = sum(max(confirmed[o.broker_order_id] - o.filled_qty, 0)
+                                for o in exits if o.broker_order_id in confirmed)
+                if any(o.broker_order_id not in confirmed for o in exits):
+                    return 0, "an exit order is already working"
+                held = pos.qty_open - in_flight
+                qty = min(decision.qty, held)
+                if qty <= 0:
+                    return 0, "nothing is left to sell: the working exit order filled it"
                 seq = (await session.execute(select(func.count()).select_from(OrderRow).where(
                     OrderRow.position_id == pos.id))).scalar_one()
                 try:
@@ -135,32 +156,83 @@ class PositionFlow(EngineParts):
                     qty=qty, limit_price=max(limit, Decimal("0.01")), status="pending_submit",
                     reason=decision.reason[:255], created_at=now, updated_at=now)
                 session.add(order)
-                if decision.qty >= pos.qty_open:
+                if decision.qty >= held:
                     pos.status = PositionStatus.CLOSING
                     pos.exit_reason = decision.reason[:255]
                 pos.updated_at = now
                 await session.flush()
                 await audit(session, now, "engine", "exit", "position", pos.id, kind=str(decision.kind),
-                            qty=qty, reason=decision.reason)
+                            qty=qty, reason=decision.reason,
+                            canceled_first=sorted(confirmed), in_flight=in_flight)
                 order_id, contract = order.id, pos.contract
             self.bus.publish(ExitTriggered(at=now, position_id=position_id, contract=contract, qty=qty,
                                            reason=decision.reason))
             await self._submit(order_id)
+            return qty, None
+
+    async def _cancel_working_exits(self, position_id: int) -> dict[str, int]:
+        """Cancel the exit orders working for a position and wait for the broker to end each.
+
+        Return the broker's filled quantity of each ended order, by broker order id (an order
+        that filled before the cancel reached it counts as ended too). Raise
+        :class:`EngineError` when the broker does not confirm within
+        ``CANCEL_CONFIRM_SECONDS``: nothing more is sent then.
+        """
+        async with self._writing_positions() as session:
+            rows = (await session.execute(select(OrderRow).where(
+                OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
+                OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
+            if any(r.broker_order_id is None for r in rows):
+                raise EngineError("an exit order of this position is not acknowledged by the broker "
+                                  "yet; nothing else was sent; try again in a moment")
+            for r in rows:
+                if r.status != "partially_filled":
+                    r.status = "pending_cancel"
+                r.updated_at = self.clock.now()
+            working = [(r.broker_order_id or "", f"{r.purpose} of {r.qty}") for r in rows]
+        ended: dict[str, int] = {}
+        for broker_id, what in working:
+            try:
+                await self.broker.cancel_order(broker_id)
+            except BrokerError as exc:  # it may have filled or ended meanwhile: ask below
+                log.info("cancel of %s before a close: %s", broker_id, exc)
+            deadline = self.clock.now() + timedelta(seconds=CANCEL_CONFIRM_SECONDS)
+            while True:
+                try:
+                    order = await self.broker.get_order(broker_id)
+                except BrokerError as exc:
+                    raise EngineError(f"could not confirm the cancel of the working {what}: {exc}; "
+                                      "nothing else was sent") from exc
+                if order.status.is_terminal:
+                    ended[broker_id] = int(order.filled_qty)
+                    break
+                if self.clock.now() >= deadline:
+                    raise EngineError(f"the broker has not confirmed the cancel of the working {what} "
+                                      "yet; nothing else was sent; try again in a moment")
+                await self.clock.sleep_until(self.clock.now() + timedelta(seconds=CANCEL_POLL_SECONDS))
+        return ended
 
     async def close_position(self, position_id: int, actor: str) -> str:
-        """Close a position now (a user asked), with the same execution logic as any exit."""
+        """Close a position now (a user asked), with the same execution logic as any exit.
+
+        A scale-out order still working is canceled first (see :meth:`_exit`); when the close
+        cannot be sent, :class:`EngineError` says why.
+        """
         async with self.db.sessions() as session:
             pos = await session.get(PositionRow, position_id)
         if pos is None:
             raise NotFoundError(f"there is no position #{position_id}")
         if pos.status not in (PositionStatus.OPEN,):
             raise EngineError(f"position #{position_id} is {pos.status}; nothing to close")
-        await self._exit(position_id, ExitDecision(ExitKind.MANUAL, pos.qty_open,
-                                                   f"closed by {actor}", pos.targets_hit))
-        return f"closing {pos.qty_open} {pos.contract}"
+        qty, why = await self._exit(position_id, ExitDecision(ExitKind.MANUAL, pos.qty_open,
+                                                              f"closed by {actor}", pos.targets_hit),
+                                    cancel_working=True)
+        if qty == 0:
+            raise EngineError(f"position #{position_id} was not closed: {why}")
+        return f"closing {qty} {pos.contract}"
 
     async def flatten(self, actor: str) -> list[str]:
-        """Close every open position and cancel working entries."""
+        """Close every open position and cancel working entries (and exits in the way)."""
         done = []
         async with self.db.sessions() as session:
             open_ids = [r[0] for r in await session.execute(select(PositionRow.id).where(
@@ -178,9 +250,14 @@ class PositionFlow(EngineParts):
             async with self.db.sessions() as session:
                 pos = await session.get(PositionRow, pid)
             if pos is not None and pos.qty_open > 0:
-                await self._exit(pid, ExitDecision(ExitKind.FLATTEN, pos.qty_open,
-                                                   f"flatten by {actor}", pos.targets_hit))
-                done.append(f"closing {pos.qty_open} {pos.contract}")
+                try:
+                    qty, why = await self._exit(pid, ExitDecision(
+                        ExitKind.FLATTEN, pos.qty_open, f"flatten by {actor}", pos.targets_hit),
+                        cancel_working=True)
+                except EngineError as exc:
+                    qty, why = 0, str(exc)
+                done.append(f"closing {qty} {pos.contract}" if qty else
+                            f"could not close {pos.contract}: {why}")
         async with self.db.sessions.begin() as session:
             await audit(session, self.clock.now(), actor, "flatten", "engine", None, actions=done)
         return done
