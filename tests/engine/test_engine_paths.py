@@ -347,15 +347,19 @@ async def test_a_position_the_broker_holds_differently_is_reported_at_start_not_
     await every(rig, 15, 4)
     [pos] = await position_rows(rig)
     assert pos.qty_open == 3
-    # While the bot is down someone sells one contract by hand at the broker.
-    await rig.broker.submit_order(OrderRequest(client_order_id="by-hand-1", symbol=CONTRACT,
-                                               qty=Decimal(1), side=OrderSide.SELL,
-                                               type=OrderType.MARKET))
+    # While the bot is down someone trades by hand at the broker: sells one of our contracts
+    # and buys two of another.
+    other = "SPY250613C00610000"
+    for n, (symbol, side, qty) in enumerate([(CONTRACT, OrderSide.SELL, 1), (other, OrderSide.BUY, 2)]):
+        await rig.broker.submit_order(OrderRequest(
+            client_order_id=f"by-hand-{n}", symbol=symbol, qty=Decimal(qty), side=side,
+            type=OrderType.MARKET))
     await rig.broker.sync()
 
     engine, broker, events = await restart(rig)
-    reports = [(e.problem, e.detail) for e in events if isinstance(e, Reconciliation)]
-    assert reports == [("position_mismatch", f"{CONTRACT}: ours 3, broker 2")]
+    reports = sorted((e.problem, e.detail) for e in events if isinstance(e, Reconciliation))
+    assert reports == [("position_mismatch", f"{CONTRACT}: ours 3, broker 2"),
+                       ("position_mismatch", f"{other}: ours 0, broker 2")]
     [pos] = await position_rows(rig)
     assert (pos.status, pos.qty_open) == ("open", 3)  # reported, not guessed
     async with rig.db.sessions() as s:
