@@ -44,8 +44,8 @@ from tests.engine.test_recovery import restart
 # SPY breaks out at 10:00 and then stands still, so the option quote stays put while an entry
 # is worked: SPY250613C00607000 is 3.13 bid / 3.22 ask (mid 3.175) from 10:01 on.
 FLAT_PATH = [("09:30", 605.00), ("09:59", 605.00), ("10:00", 606.90), ("16:00", 606.90)]
-# Flat after the breakout until the entry is done, then T1 608.30 at 10:20, T2 610.20 at 10:40
-# and T3 612.60 at 11:00.
+# Flat after the breakout until the entry is done, then past T1 608.30 by 10:20, T2 610.20 by 10:40
+# and T3 612.60 by 11:00.
 RALLY_PATH = [("09:30", 605.00), ("09:59", 605.00), ("10:00", 606.90), ("10:05", 606.90),
               ("10:20", 608.40), ("10:40", 610.30), ("11:00", 612.70), ("16:00", 612.70)]
 QUIET_NVDA = [("09:30", 144.00), ("16:00", 144.00)]
