@@ -19,10 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.admin import render
-from cogs.admin.views import FlattenButton, flatten_view
+from cogs.admin.views import FLATTEN_TTL, FlattenButton, flatten_view
 from cogs.common.checks import actor
+from cogs.common.errors import tell
 from cogs.common.guards import ACCESS_KEY, Access, check_access, enforce_cooldown
 from cogs.common.inputs import BadInput, Text
+from cogs.common.replies import ask_in_channel, defer_privately
 from core.engine.admin import AdminStore
 from core.engine.queries import EngineQueries
 from core.engine.risk import RiskLimits, TradingState
@@ -72,8 +74,9 @@ class AdminCog(commands.Cog, name="Admin"):
         return True
 
     async def _done(self, interaction: discord.Interaction, reply: str, announcement: str) -> None:
-        """Answer the admin privately and announce the action in the log channel."""
-        await interaction.response.send_message(reply, ephemeral=True)
+        """Answer the admin privately (after :func:`defer_privately`) and announce the action
+        in the log channel."""
+        await tell(interaction, reply)
         await self.bot.outbox.announce(announcement)
 
     def _now(self) -> datetime:
@@ -84,12 +87,13 @@ class AdminCog(commands.Cog, name="Admin"):
     @admin.command(name="status", description="Connections, broker, market, positions, state")
     async def status(self, interaction: discord.Interaction) -> None:
         """Show the bot's status privately."""
+        await defer_privately(interaction)
         s = await self.queries.status()
         embed = render.status_embed(
             s, latency=self.bot.latency, broker=self.bot.services.broker_mode,
             setup_channels=self.bot.settings.setup_channel_ids,
             log_channel=self.bot.settings.log_channel_id, problems=self.bot.outbox.problems)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
     # ---------------------------------------------------------- trading state -------
 
@@ -97,6 +101,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def pause(self, interaction: discord.Interaction) -> None:
         """Put the engine in the reducing state."""
         who = actor(interaction.user)
+        await defer_privately(interaction)
         await self.bot.engine.set_trading_state(TradingState.REDUCING, who)
         await self._done(interaction, "⏸️ New entries are paused; exits still run. "
                                       "/admin resume to continue.",
@@ -106,6 +111,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def resume(self, interaction: discord.Interaction) -> None:
         """Put the engine back in the active state."""
         who = actor(interaction.user)
+        await defer_privately(interaction)
         before = self.bot.engine.trading_state
         await self.bot.engine.set_trading_state(TradingState.ACTIVE, who)
         await self._done(interaction, f"▶️ Trading is active again (was {before}).",
@@ -115,7 +121,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def killswitch(self, interaction: discord.Interaction) -> None:
         """Halt the engine: nothing goes out until /admin resume."""
         who = actor(interaction.user)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_privately(interaction)
         await self.bot.engine.set_trading_state(TradingState.HALTED, who)
         await interaction.followup.send(
             "🛑 Kill switch on: no orders go out and working orders were canceled. Open "
@@ -126,11 +132,14 @@ class AdminCog(commands.Cog, name="Admin"):
     @admin.command(name="flatten", description="Close every position (asks to confirm)")
     async def flatten(self, interaction: discord.Interaction) -> None:
         """Post a confirmation that only an admin's click carries out."""
+        await defer_privately(interaction)
         s = await self.queries.status()
         stamp = int(self._now().timestamp())
-        await interaction.response.send_message(
+        await ask_in_channel(
+            interaction, "🧯 Asked below: an admin must press **Flatten everything** within "
+                         f"{int(FLATTEN_TTL.total_seconds() // 60)} minutes.",
             embed=render.flatten_request_embed(s.open_positions, s.working_orders),
-            view=flatten_view(stamp), allowed_mentions=discord.AllowedMentions.none())
+            view=flatten_view(stamp))
 
     @admin.command(name="autoconfirm", description="Confirm proposals that pass risk by themselves")
     @app_commands.choices(state=SWITCH)
@@ -139,6 +148,7 @@ class AdminCog(commands.Cog, name="Admin"):
         """Turn auto-confirm on or off."""
         who = actor(interaction.user)
         on = state.value == "on"
+        await defer_privately(interaction)
         await self.bot.engine.set_auto_confirm(on, who)
         await self._done(interaction, f"Auto-confirm is {state.value}.",
                          f"🤖 **{who}** turned auto-confirm {state.value}.")
@@ -159,6 +169,7 @@ class AdminCog(commands.Cog, name="Admin"):
                        value: app_commands.Transform[str, LimitValue]) -> None:
         """Change a limit; a bad value is refused with the reason and nothing changes."""
         who = actor(interaction.user)
+        await defer_privately(interaction)
         old = render.limit_value(self.bot.engine.limits, limit.value)
         new = await self.bot.engine.set_limit(limit.value, value, who)
         shown = render.limit_value(new, limit.value)
@@ -191,6 +202,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def channel_add(self, interaction: discord.Interaction,
                           target: discord.TextChannel) -> None:
         """Add a setup channel (kept across restarts); say which permissions it lacks."""
+        await defer_privately(interaction)
         who = await self._change_channel(interaction, target, add=True)
         perms = target.permissions_for(target.guild.me)
         missing = [p.replace("_", " ") for p in NEEDED_IN_SETUP if not getattr(perms, p)]
@@ -206,6 +218,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def channel_remove(self, interaction: discord.Interaction,
                              target: discord.TextChannel) -> None:
         """Remove a setup channel (kept across restarts); stored setups stay."""
+        await defer_privately(interaction)
         who = await self._change_channel(interaction, target, add=False)
         await self._done(interaction, f"✅ {target.mention} is no longer a setup channel; its "
                                       "stored setups and their levels are kept.",
@@ -217,7 +230,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def reload(self, interaction: discord.Interaction) -> None:
         """Reload every loaded cog; a cog that fails keeps its previous version."""
         who = actor(interaction.user)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_privately(interaction)
         done, failed = [], []
         for name in list(self.bot.extensions):
             try:
@@ -238,7 +251,7 @@ class AdminCog(commands.Cog, name="Admin"):
     async def sync(self, interaction: discord.Interaction) -> None:
         """Sync the command tree (to the dev guild when one is configured)."""
         who = actor(interaction.user)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer_privately(interaction)
         count = await self.bot.sync_commands()
         where = (f"to guild {self.bot.settings.discord_guild_id}"
                  if self.bot.settings.discord_guild_id else "globally (may take up to an hour)")

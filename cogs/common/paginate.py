@@ -81,13 +81,14 @@ class PageButton(discord.ui.DynamicItem[discord.ui.Button],
             if source is None:
                 await tell(interaction, GONE)
                 return
+            await interaction.response.defer()  # the source reads the database: answer first
             pages = list(await source(interaction, self.arg))
             if not pages:
-                await interaction.response.edit_message(
+                await interaction.edit_original_response(
                     content="Nothing to show any more.", embed=None, view=None)
                 return
             page = min(max(self.page, 0), len(pages) - 1)
-            await interaction.response.edit_message(
+            await interaction.edit_original_response(
                 embed=pages[page], view=page_view(len(pages), source=self.source,
                                                   owner_id=self.owner_id, page=page, arg=self.arg))
         except Exception as exc:  # one error path: the user gets a sentence, the log the rest

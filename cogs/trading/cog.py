@@ -23,6 +23,7 @@ from discord.ext import commands
 
 from cogs.common.guards import Access, access_of, allowed, per_user_cooldown
 from cogs.common.paginate import PageButton, send_pages
+from cogs.common.replies import ask_in_channel, defer_privately
 from cogs.trading import render
 from cogs.trading.transformers import PositionRef, TradingDay
 from cogs.trading.views import CloseButton, close_view
@@ -167,12 +168,13 @@ class TradingCog(commands.Cog, name="Trading"):
     async def close(self, interaction: discord.Interaction,
                     position: app_commands.Transform[int, PositionRef]) -> None:
         """Post a confirmation with Close now / Keep buttons for a trader to press."""
+        await defer_privately(interaction)
         pos = await self.queries.position(position)
         if pos.status != PositionStatus.OPEN:
             raise EngineError(f"position #{pos.id} is {pos.status}; nothing to close")
-        await interaction.response.send_message(
-            embed=render.close_embed(pos), view=close_view(pos.id),
-            allowed_mentions=discord.AllowedMentions.none())
+        await ask_in_channel(interaction, f"Asked below: a trader must press **Close now** to "
+                                          f"close position #{pos.id}.",
+                             embed=render.close_embed(pos), view=close_view(pos.id))
 
     @app_commands.command(name="help", description="Every command and who may use it")
     @per_user_cooldown()

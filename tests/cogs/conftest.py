@@ -42,6 +42,7 @@ class App:
     config: EngineConfig
     bot: AplusBot
     cogs: tuple[str, ...] = ("cogs.setups", "cogs.proposals")
+    outbox_window: float = 0
 
     @property
     def engine(self):  # the TradingEngine
@@ -82,7 +83,8 @@ class App:
     async def restart(self) -> AplusBot:
         """Stop the bot and start a new process on the same database and server."""
         self.bot = await build_bot(self.settings, self.clock, self.bars_dir, self.config,
-                                   cogs=self.cogs)
+                                   cogs=self.cogs, outbox_window=self.outbox_window)
+        self.h.watch_database(self.bot.services.db.engine)
         await self.h.restart(self.bot)
         return self.bot
 
@@ -105,8 +107,13 @@ def make_settings(w: World, tmp_path: Path, **overrides: Any) -> Settings:
 
 async def build_bot(settings: Settings, clock: FakeClock, bars_dir: Path,
                     config: EngineConfig,
-                    cogs: tuple[str, ...] = ("cogs.setups", "cogs.proposals")) -> AplusBot:
-    """Build services and the bot the way ``python -m bot run`` does, on a fake clock."""
+                    cogs: tuple[str, ...] = ("cogs.setups", "cogs.proposals"),
+                    outbox_window: float = 0) -> AplusBot:
+    """Build services and the bot the way ``python -m bot run`` does, on a fake clock.
+
+    ``outbox_window`` is the outbox's batching window in seconds of the fake clock (0: every
+    thread line is sent at once).
+    """
     market = SimMarketData(clock, bars_dir=bars_dir, calendar=MarketCalendar())
 
     def broker(db, clock_, market_):
@@ -119,20 +126,24 @@ async def build_bot(settings: Settings, clock: FakeClock, bars_dir: Path,
     wanted = intents()
     wanted.members = True
     return AplusBot(services, cogs=cogs, sync_commands=False,
-                    live=False, outbox_window=0, gateway_intents=wanted)
+                    live=False, outbox_window=outbox_window, gateway_intents=wanted)
 
 
 @pytest.fixture
 async def app_factory(make_harness, world: World, tmp_path: Path) -> AsyncIterator:  # noqa: F811 - the fixture
-    """Return ``await app_factory(config=None, start=ny("09:00"), cogs=App.cogs, **settings)``."""
+    """Return ``await app_factory(config=None, start=ny("09:00"), cogs=App.cogs,
+    outbox_window=0, **settings)``; the harness counts each interaction's SQL statements run
+    before its first response (``record.answered_first``)."""
 
     async def build(config: EngineConfig | None = None, start: datetime | None = None,
-                    cogs: tuple[str, ...] = App.cogs, **overrides: Any) -> App:
+                    cogs: tuple[str, ...] = App.cogs, outbox_window: float = 0,
+                    **overrides: Any) -> App:
         settings = make_settings(world, tmp_path, **overrides)
         clock = FakeClock(start or ny("09:00"))
         cfg = config or EngineConfig()
-        bot = await build_bot(settings, clock, tmp_path / "bars", cfg, cogs)
+        bot = await build_bot(settings, clock, tmp_path / "bars", cfg, cogs, outbox_window)
         h = await make_harness(bot, world, clock=clock.now)
-        return App(h, world, settings, clock, tmp_path / "bars", cfg, bot, cogs)
+        h.watch_database(bot.services.db.engine)
+        return App(h, world, settings, clock, tmp_path / "bars", cfg, bot, cogs, outbox_window)
 
     yield build

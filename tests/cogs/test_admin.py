@@ -85,8 +85,8 @@ async def test_admin_group_is_hidden_from_members_without_manage_server_in_the_u
 async def test_status_tells_broker_market_book_and_state(full_app) -> None:
     app = await full_app()
     rec = await app.h.slash("admin status", member="admin")
-    assert rec.ephemeral
-    text = rec.embed and "\n".join(f"{f.name}: {f.value}" for f in rec.embed.fields)
+    assert rec.ephemeral and rec.deferred
+    text = "\n".join(f"{f.name}: {f.value}" for f in rec.last.embed.fields)
     assert "Broker: simulated exchange" in text
     assert "Market: 💤 closed, opens <t:" in text  # 09:00 New York, before the open
     assert "0 open positions · 0 working orders · 0 levels watched" in text
@@ -95,14 +95,14 @@ async def test_status_tells_broker_market_book_and_state(full_app) -> None:
     assert "Event failures: none" in text
     app.clock.set(ny("10:00"))
     text = "\n".join(f"{f.name}: {f.value}" for f in
-                     (await app.h.slash("admin status", member="manager")).embed.fields)
+                     (await app.h.slash("admin status", member="manager")).last.embed.fields)
     assert "Market: 🔔 open, closes <t:" in text
 
 
 async def test_pause_killswitch_and_resume_are_audited_announced_and_kept(full_app) -> None:
     app = await full_app()
     rec = await app.h.slash("admin pause", member="manager")
-    assert rec.ephemeral and "paused" in rec.content
+    assert rec.ephemeral and "paused" in rec.last.content
     assert app.engine.trading_state is TradingState.REDUCING
     rec = await app.h.slash("admin killswitch", member="admin")
     assert "Kill switch on" in rec.last.content
@@ -132,11 +132,11 @@ async def test_risk_limits_are_shown_changed_validated_and_kept(full_app) -> Non
 
     rec = await app.h.slash("admin risk set", member="admin", limit="max_open_positions",
                             value="3")
-    assert rec.ephemeral and "max_open_positions: 5 → **3**" in rec.content
+    assert rec.ephemeral and "max_open_positions: 5 → **3**" in rec.last.content
     assert app.engine.limits.max_open_positions == 3
     dollars = await app.h.slash("admin risk set", member="admin", limit="daily_loss_limit",
                                 value="750")
-    assert "daily_loss_limit: $1,500.00 → **$750.00**" in dollars.content
+    assert "daily_loss_limit: $1,500.00 → **$750.00**" in dollars.last.content
 
     refused(await app.h.slash("admin risk set", member="admin", limit="max_open_positions",
                               value="-1"),
@@ -164,7 +164,7 @@ async def test_risk_limits_are_shown_changed_validated_and_kept(full_app) -> Non
 async def test_autoconfirm_on_and_off(full_app) -> None:
     app = await full_app()
     assert "Auto-confirm is on" in (await app.h.slash("admin autoconfirm", member="admin",
-                                                      state="on")).content
+                                                      state="on")).last.content
     assert app.engine.auto_confirm is True
     await app.h.slash("admin autoconfirm", member="admin", state="off")
     assert app.engine.auto_confirm is False
@@ -175,8 +175,10 @@ async def test_autoconfirm_on_and_off(full_app) -> None:
 async def test_flatten_happens_only_after_an_admin_confirms(full_app, tmp_path: Path) -> None:
     app, pid = await app_with_position(full_app, tmp_path)
     rec = await app.h.slash("admin flatten", member="manager")
-    assert not rec.ephemeral and "Flatten everything?" in rec.embed.title
-    message = app.h.channel_messages("setup")[-1]
+    assert rec.ephemeral and "an admin must press" in rec.edits[0].content
+    message = rec.last
+    assert not message.ephemeral and "Flatten everything?" in message.embed.title
+    assert app.h.channel_messages("setup")[-1].id == message.id
     [go, keep] = message.custom_ids
     assert go.startswith("admin:flatten:confirm:") and keep.startswith("admin:flatten:keep:")
     assert await exit_orders(app) == 0  # asking sends nothing
@@ -224,8 +226,8 @@ async def test_setup_channels_added_and_removed_survive_a_restart(full_app) -> N
     setup_id, general_id = app.world.channel_id("setup"), app.world.channel_id("general")
     rec = await app.h.slash("admin channel add", member="manager",
                             target=app.h.channel("general"))
-    assert rec.ephemeral and "is now a setup channel" in rec.content
-    assert "lack" not in rec.content
+    assert rec.ephemeral and "is now a setup channel" in rec.last.content
+    assert "lack" not in rec.last.content
     refused(await app.h.slash("admin channel add", member="manager",
                               target=app.h.channel("general")), "already a setup channel")
     await app.h.slash("admin channel remove", member="admin", target=app.h.channel("setup"))
@@ -252,7 +254,7 @@ async def test_adding_a_channel_where_the_bot_cannot_open_threads_warns(full_app
     app = await full_app()
     await app.h.set_permissions("trades", create_public_threads=False)
     rec = await app.h.slash("admin channel add", member="manager", target=app.h.channel("trades"))
-    assert "I lack these permissions there: create public threads" in rec.content
+    assert "I lack these permissions there: create public threads" in rec.last.content
 
 
 async def test_reload_and_sync_keep_the_commands_working_and_are_audited(full_app) -> None:
@@ -271,7 +273,7 @@ async def test_reload_and_sync_keep_the_commands_working_and_are_audited(full_ap
 
 async def test_admin_commands_have_the_per_user_cooldown_too(full_app) -> None:
     app = await full_app(command_cooldown_seconds=10)
-    assert (await app.h.slash("admin status", member="admin")).embed is not None
+    assert (await app.h.slash("admin status", member="admin")).last.embed is not None
     refused(await app.h.slash("admin pause", member="admin"), "Slow down")
     assert app.engine.trading_state is TradingState.ACTIVE
     refused(await app.h.slash("admin pause", member="outsider"), NOT_ADMIN)  # rights first

@@ -130,8 +130,10 @@ async def test_close_asks_a_trader_to_confirm_and_then_sells_on_the_exchange(
 ) -> None:
     app, pid = await app_with_position(full_app, tmp_path)
     rec = await app.h.slash("close", member="trader", position=str(pid))
-    assert not rec.ephemeral and f"Close position #{pid}?" in rec.embed.title
-    message = app.h.channel_messages("setup")[-1]
+    assert rec.ephemeral and "a trader must press **Close now**" in rec.edits[0].content
+    message = rec.last
+    assert not message.ephemeral and f"Close position #{pid}?" in message.embed.title
+    assert app.h.channel_messages("setup")[-1].id == message.id
     assert message.custom_ids == [f"close:confirm:{pid}", f"close:keep:{pid}"]
 
     outsider = await app.h.click(message, f"close:confirm:{pid}", member="outsider")
@@ -259,7 +261,7 @@ async def test_long_lists_page_for_the_member_who_asked_even_after_a_restart(ful
     assert "page 1 of 2" in app.h.message(first.id).text()
 
     turned = await app.h.click(first.id, next_id, member="trader")
-    assert turned.response is not None and turned.response.name == "UPDATE_MESSAGE"
+    assert turned.response is not None and turned.response.name == "DEFERRED_UPDATE"
     second = app.h.message(first.id)
     assert "page 2 of 2" in second.text() and "**TSLA**" in second.text()
     assert second.button("Next ▶").disabled and not second.button("◀ Previous").disabled

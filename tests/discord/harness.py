@@ -34,7 +34,10 @@ from typing import Any
 
 import discord
 import discord.ext.test as dpytest
+import sqlalchemy
 from discord.ext import commands
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.discord import gateway, interactions, payloads
 from tests.discord import options as opts
@@ -95,6 +98,7 @@ class Harness:
         self._handler = _ErrorCollector(self)
         self._restore_webhooks: Callable[[], None] = lambda: None
         self._baseline: set[asyncio.Task[Any]] = set()
+        self._unwatch: list[Callable[[], None]] = []
         self.bot: commands.Bot = None  # type: ignore[assignment]  # set by attach()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -148,6 +152,9 @@ class Harness:
         try:
             await self.stop()
         finally:
+            for unwatch in self._unwatch:
+                unwatch()
+            self._unwatch.clear()
             self._restore_webhooks()
             logging.getLogger().removeHandler(self._handler)
             Harness._active = None
@@ -186,6 +193,25 @@ class Harness:
         """
         await self.stop()
         await self.attach(bot)
+
+    def watch_database(self, engine: AsyncEngine | Engine) -> None:
+        """Count the SQL statements each interaction waits for before its first response.
+
+        Discord drops an interaction unanswered after 3 seconds, and a database may wait
+        longer (SQLite's busy timeout is 5 s): a handler must answer or defer first. Every
+        statement ``engine`` runs while an interaction is still unanswered adds one to its
+        record's ``queries_before_response``. The database runs for real; nothing is replaced.
+        """
+        sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+        def counted(*_: Any) -> None:
+            for record in self._open:
+                if record.response is None:
+                    record.queries_before_response += 1
+
+        sqlalchemy.event.listen(sync, "before_cursor_execute", counted)
+        self._unwatch.append(lambda: sqlalchemy.event.remove(sync, "before_cursor_execute",
+                                                             counted))
 
     async def settle(self) -> None:
         """Run the loop until the bot is idle (see :mod:`tests.discord.settle`)."""

@@ -144,7 +144,8 @@ class InteractionRecord:
     ``response`` is ``None`` until the bot answers; ``content``, ``embeds``, ``components`` and
     ``ephemeral`` describe the initial response (for an update, the new state of the message);
     ``edits`` are edits of the original response, ``followups`` the follow-up messages, and
-    ``choices`` the autocomplete choices as ``(name, value)`` pairs.
+    ``choices`` the autocomplete choices as ``(name, value)`` pairs;
+    ``queries_before_response`` counts the SQL statements run while it was still unanswered.
     """
 
     interaction_id: int
@@ -164,6 +165,15 @@ class InteractionRecord:
     modal: JsonDict | None = None
     original_deleted: bool = False
     errors: list[logging.LogRecord] = field(default_factory=list)
+    queries_before_response: int = 0
+
+    @property
+    def answered_first(self) -> bool:
+        """Return whether the bot answered (or deferred) before any database statement.
+
+        Counted only for a database the harness watches (:meth:`Harness.watch_database`).
+        """
+        return self.response is not None and self.queries_before_response == 0
 
     @property
     def embed(self) -> discord.Embed | None:
