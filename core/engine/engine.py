@@ -68,8 +68,10 @@ from core.engine.order_flow import OrderFlow
 from core.engine.position_flow import PositionFlow
 from core.engine.proposal_flow import ProposalFlow
 from core.engine.proposals import ProposalPlan
+from core.engine.queries import realized_by_day
 from core.engine.recovery import Recovery
 from core.engine.risk import (
+    DailyLossHalt,
     PortfolioView,
     RiskLimits,
     TradingState,
@@ -93,6 +95,10 @@ from core.setups import IncomingMessage, IngestOutcome, IngestResult, SetupStore
 from core.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
+
+LOSS_HALT_KEY = "daily_loss_halt"
+
+
 class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
     """Signals in, proposals out, confirmed trades executed and managed to the close."""
 
@@ -119,6 +125,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self.trading_state = TradingState.ACTIVE
         self.auto_confirm = self.config.auto_confirm
         self.limits: RiskLimits = self.config.risk
+        self.loss_halt: DailyLossHalt | None = None  # the daily loss latch (see risk.py)
+        self._realized_today: tuple[date, int, Decimal] | None = None  # day, positions version
         self.book = TriggerBook(self.config.triggers)
         self.bias = BiasTracker()
         self._proposal_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -151,6 +159,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         """
         self.trading_state, self.auto_confirm, self.limits = await self.state_store.load(
             self.config.risk, self.config.auto_confirm)
+        self.loss_halt = DailyLossHalt.from_json(await self.state_store.value(LOSS_HALT_KEY))
         self._updates = self.broker.order_updates()  # type: ignore[assignment]
         await self.reconcile()
         await self._load_signals(self.trading_date())
@@ -376,6 +385,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         if self._last_marks_at is None or (now - self._last_marks_at).total_seconds() >= interval:
             self._last_marks_at = now
             await self.mark_positions()
+            await self._watch_daily_loss()
         if self._exits_possible(None):
             await self._check_exits(None, None)
         today = self.trading_date(now)
@@ -420,7 +430,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
             await self.end_of_day(today)
 
     async def daily_reset(self) -> None:
-        """Forget per-day state of earlier days (locks, throttles, the loaded date)."""
+        """Forget per-day state of earlier days (locks, throttles, the loaded date, the loss halt)."""
         today = self.trading_date()
         self._summarised = {d for d in self._summarised if d >= today}
         self._proposal_locks = defaultdict(asyncio.Lock, {
@@ -429,15 +439,24 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._last_bar.clear()
         if self._loaded_date != today:
             self.bias.clear()
+        if self.loss_halt is not None and self.loss_halt.trading_date < today:
+            await self._lift_loss_halt("scheduler", "daily_loss_reset",
+                                       f"daily loss halt of {self.loss_halt.trading_date} lifted for {today}")
 
     # -------------------------------------------------------- admin controls --------
 
     async def set_trading_state(self, state: TradingState, actor: str) -> None:
-        """Pause (reducing), halt (kill switch) or resume; halting cancels working entries."""
+        """Pause (reducing), halt (kill switch) or resume; halting cancels working entries.
+
+        Resuming also lifts today's daily loss halt (an explicit override; it is set again
+        if the day's P&L is still at the limit at the next check).
+        """
         now = self.clock.now()
         self.trading_state = state
         await self.state_store.save("trading_state", {"value": str(state)}, at=now, actor=actor,
                                     action=f"state_{state}", detail=f"trading state {state}")
+        if state is TradingState.ACTIVE and self.loss_halt is not None:
+            await self._lift_loss_halt(actor, "daily_loss_resume", "daily loss halt lifted by resume")
         if state is TradingState.HALTED:
             async with self.db.sessions() as session:
                 rows = (await session.execute(select(OrderRow).where(
@@ -480,21 +499,81 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         async with self.db.sessions() as session:
             live = self.with_live_marks(list((await session.execute(select(PositionRow).where(
                 PositionRow.status != PositionStatus.CLOSED))).scalars().all()))
-            closed_today = (await session.execute(select(PositionRow).where(
-                PositionRow.status == PositionStatus.CLOSED, PositionRow.trading_date == today))).scalars().all()
         by_symbol: dict[str, int] = defaultdict(int)
         for p in live:
             by_symbol[p.underlying] += 1
         premium = sum((p.avg_entry * p.qty_open * OPTION_MULTIPLIER for p in live), Decimal(0))
-        day_pnl = sum((p.realized_pnl - p.fees for p in closed_today), Decimal(0))
-        day_pnl += sum((p.realized_pnl - p.fees + (p.unrealized_pnl or 0) for p in live
-                        if p.trading_date == today), Decimal(0))
+        day_pnl = await self.realized_today() + sum(
+            (p.unrealized_pnl or Decimal(0) for p in live), Decimal(0))
+        halt = await self._latch_daily_loss(day_pnl)
         account = await self.broker.get_account()
         return PortfolioView(
             trading_date=today, market_open=self.calendar.is_open(now),
             open_positions=len(live), open_by_symbol=dict(by_symbol), premium_at_risk=premium,
             day_pnl=day_pnl, buying_power=account.options_buying_power, equity=account.equity,
-            signals_with_position=frozenset(p.signal_id for p in live if p.signal_id is not None))
+            signals_with_position=frozenset(p.signal_id for p in live if p.signal_id is not None),
+            loss_halt=halt)
+
+    # ------------------------------------------------------- daily loss halt --------
+
+    async def realized_today(self) -> Decimal:
+        """Return the P&L realized by today's fills (New York date), net of their fees."""
+        today = self.trading_date()
+        cached = self._realized_today
+        if cached is not None and cached[:2] == (today, self._positions_version):
+            return cached[2]
+        version = self._positions_version
+        async with self.db.sessions() as session:
+            daily, _ = await realized_by_day(session, today)
+        value = daily.get(today, Decimal(0))
+        self._realized_today = (today, version, value)
+        return value
+
+    async def _watch_daily_loss(self) -> None:
+        """Check the daily loss limit after a mark pass (realized today + the live marks).
+
+        Nothing is read while nothing is held and nothing filled since the last check.
+        """
+        if self.limits.daily_loss_limit <= 0 or self._loss_halted_today():
+            return
+        book = self._open_book
+        cached = self._realized_today
+        if (book is not None and not book.positions and book.version == self._positions_version
+                and cached is not None and cached[:2] == (self.trading_date(), self._positions_version)):
+            return
+        unrealized = sum((m.unrealized for m in self.marks.values()), Decimal(0))
+        await self._latch_daily_loss(await self.realized_today() + unrealized)
+
+    def _loss_halted_today(self) -> DailyLossHalt | None:
+        halt = self.loss_halt
+        return halt if halt is not None and halt.trading_date == self.trading_date() else None
+
+    async def _latch_daily_loss(self, day_pnl: Decimal) -> DailyLossHalt | None:
+        """Set the daily loss halt when ``day_pnl`` reaches the limit; return today's halt.
+
+        Set once per day: the audit row and the event say so once; later checks only read it.
+        """
+        halt = self._loss_halted_today()
+        limit = self.limits.daily_loss_limit
+        if halt is not None or limit <= 0 or day_pnl > -limit:
+            return halt
+        now = self.clock.now()
+        halt = DailyLossHalt(self.trading_date(now), now, _money(day_pnl), limit)
+        self.loss_halt = halt
+        await self.state_store.save(LOSS_HALT_KEY, halt.to_json(), at=now, actor="risk",
+                                    action="daily_loss_halt", detail=halt.reason)
+        log.warning("daily loss halt: %s", halt.reason)
+        self.bus.publish(EngineStateChanged(at=now, actor="risk", what="daily_loss_halt",
+                                            detail=halt.reason))
+        return halt
+
+    async def _lift_loss_halt(self, actor: str, action: str, detail: str) -> None:
+        now = self.clock.now()
+        self.loss_halt = None
+        await self.state_store.save(LOSS_HALT_KEY, {}, at=now, actor=actor, action=action,
+                                    detail=detail)
+        self.bus.publish(EngineStateChanged(at=now, actor=actor, what="daily_loss_halt",
+                                            detail=detail))
 
     async def proposal(self, proposal_id: int) -> ProposalRow:
         """Return a stored proposal."""

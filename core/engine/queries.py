@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import distinct, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.brokers.models import OPTION_MULTIPLIER, OrderSide
@@ -147,6 +148,30 @@ def _ny_date(at: datetime) -> date:
     return at.astimezone(NEW_YORK).date()
 
 
+async def realized_by_day(session: AsyncSession, start: date | None) -> tuple[dict[date, Decimal], Decimal]:
+    """Return net realized P&L per New York date of the fills since ``start``, and fees.
+
+    A sell fill realizes (price − the position's average entry) × quantity × 100; every
+    fill's fee counts against its day. Summed over a position's fills this is the
+    position's ``realized_pnl − fees`` whenever its entries filled before its exits.
+    """
+    stmt = (select(FillRow.at, FillRow.qty, FillRow.price, FillRow.fee, OrderRow.side,
+                   PositionRow.avg_entry)
+            .join(OrderRow, FillRow.order_id == OrderRow.id)
+            .join(PositionRow, OrderRow.position_id == PositionRow.id))
+    if start is not None:
+        stmt = stmt.where(FillRow.at >= _ny_start(start))
+    daily: defaultdict[date, Decimal] = defaultdict(lambda: _ZERO)
+    fees = _ZERO
+    for at, qty, price, fee, side, avg_entry in await session.execute(stmt):
+        day = _ny_date(at)
+        if side == OrderSide.SELL:
+            daily[day] += (price - avg_entry) * qty * OPTION_MULTIPLIER
+        daily[day] -= fee
+        fees += fee
+    return dict(daily), fees
+
+
 class EngineQueries:
     """Answer read-only questions about the engine's records."""
 
@@ -210,28 +235,8 @@ class EngineQueries:
             daily_realized=tuple(daily.get(d, _ZERO).quantize(_CENT) for d in days))
 
     async def _realized_by_day(self, start: date | None) -> tuple[dict[date, Decimal], Decimal]:
-        """Return net realized P&L per New York date of the fills since ``start``, and fees.
-
-        A sell fill realizes (price − the position's average entry) × quantity × 100; every
-        fill's fee counts against its day. Summed over a position's fills this is the
-        position's ``realized_pnl − fees`` whenever its entries filled before its exits.
-        """
-        stmt = (select(FillRow.at, FillRow.qty, FillRow.price, FillRow.fee, OrderRow.side,
-                       PositionRow.avg_entry)
-                .join(OrderRow, FillRow.order_id == OrderRow.id)
-                .join(PositionRow, OrderRow.position_id == PositionRow.id))
-        if start is not None:
-            stmt = stmt.where(FillRow.at >= _ny_start(start))
-        daily: defaultdict[date, Decimal] = defaultdict(lambda: _ZERO)
-        fees = _ZERO
         async with self._sessions() as session:
-            for at, qty, price, fee, side, avg_entry in await session.execute(stmt):
-                day = _ny_date(at)
-                if side == OrderSide.SELL:
-                    daily[day] += (price - avg_entry) * qty * OPTION_MULTIPLIER
-                daily[day] -= fee
-                fees += fee
-        return dict(daily), fees
+            return await realized_by_day(session, start)
 
     # ----------------------------------------------------------------- stats ---------
 

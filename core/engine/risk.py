@@ -3,15 +3,17 @@
 Trading states, as in NautilusTrader's risk engine:
 
 * ``active``: entries and exits allowed.
-* ``reducing`` (``/admin pause``, or the daily loss limit hit): no new entries; exits, stops
-  and manual closes still go out.
+* ``reducing`` (``/admin pause``): no new entries; exits, stops and manual closes still go
+  out. The daily loss halt (``daily_loss`` below) acts the same way until the next trading day.
 * ``halted`` (``/admin killswitch``): no orders at all; working orders are canceled by the
   engine. Lift it with ``/admin resume``; use ``/admin flatten`` to close positions.
 
 Entry rules, in the order they are checked (the first refusal is reported, all are listed):
 ``trading_state``, ``broker_health`` (the broker is not answering reliably, see
 :mod:`core.engine.health`; lifted on its own when it recovers), ``market_hours`` (exchange calendar: holidays and half days), ``daily_loss``
-(realized + unrealized P&L of the day at or below minus the limit halts entries for the day),
+(the day's P&L, realized by today's fills net of their fees plus the unrealized P&L of what is
+held, at or below minus the limit halts entries for the rest of the New York trading day: the
+halt is a latch, see :class:`DailyLossHalt`),
 ``max_open_positions``, ``max_per_symbol``, ``duplicate_signal`` (one position per signal),
 ``max_premium_per_trade``, ``max_portfolio_premium``, ``buying_power``, ``no_0dte`` (optional).
 """
@@ -19,13 +21,14 @@ Entry rules, in the order they are checked (the first refusal is reported, all a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.clock import NEW_YORK
 from core.errors import AplusError
 
 
@@ -54,7 +57,7 @@ class RiskLimits(BaseModel):
         Decimal("0.02"), gt=0, le=1, description="Fraction of equity one entry may cost."
     )
     daily_loss_limit: Decimal = Field(
-        Decimal("1500"), ge=0, description="Day's loss (realized + unrealized) that halts entries, USD."
+        Decimal("1500"), ge=0, description="Day's loss (realized + unrealized) that halts entries for the rest of the day, USD."
     )
     allow_0dte: bool = Field(True, description="Allow contracts expiring today.")
     require_market_hours: bool = Field(True, description="Refuse orders while the market is closed.")
@@ -102,6 +105,42 @@ class PortfolioView:
     buying_power: Decimal
     equity: Decimal
     signals_with_position: frozenset[int]
+    loss_halt: DailyLossHalt | None = None  # the daily loss latch, when it is on today
+
+
+@dataclass(frozen=True, slots=True)
+class DailyLossHalt:
+    """The daily loss limit was hit: no new entries for the rest of ``trading_date``.
+
+    Once set it stays, whatever the P&L does afterwards, until the daily reset of a later
+    trading day or an explicit ``/admin resume``; it is stored, so a restart keeps it.
+    Exits are not affected.
+    """
+
+    trading_date: date
+    at: datetime
+    day_pnl: Decimal
+    limit: Decimal
+
+    @property
+    def reason(self) -> str:
+        """Return the refusal sentence."""
+        return (f"daily loss limit hit at {self.at.astimezone(NEW_YORK):%H:%M} New York: day P&L "
+                f"{_usd(self.day_pnl)} vs limit -{_usd(self.limit)}; no new entries until the next "
+                "trading day (exits still run)")
+
+    def to_json(self) -> dict[str, str]:
+        """Return the stored form."""
+        return {"trading_date": self.trading_date.isoformat(), "at": self.at.isoformat(),
+                "day_pnl": str(self.day_pnl), "limit": str(self.limit)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> DailyLossHalt | None:
+        """Return the halt stored as ``value`` (None when it was lifted)."""
+        if not value.get("trading_date"):
+            return None
+        return cls(date.fromisoformat(value["trading_date"]), datetime.fromisoformat(value["at"]),
+                   Decimal(value["day_pnl"]), Decimal(value["limit"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +189,9 @@ def check_entry(
         out.append(broker_refusal(broker_problem))
     if limits.require_market_hours and not view.market_open:
         out.append(Refusal("market_hours", "the market is closed"))
-    if limits.daily_loss_limit > 0 and view.day_pnl <= -limits.daily_loss_limit:
+    if view.loss_halt is not None and view.loss_halt.trading_date == view.trading_date:
+        out.append(Refusal("daily_loss", view.loss_halt.reason))
+    elif limits.daily_loss_limit > 0 and view.day_pnl <= -limits.daily_loss_limit:
         out.append(Refusal(
             "daily_loss",
             f"daily loss limit reached: day P&L {_usd(view.day_pnl)} vs limit -{_usd(limits.daily_loss_limit)}; "

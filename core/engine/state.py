@@ -1,8 +1,9 @@
 """Runtime engine state that survives restarts, and the audit log.
 
-The trading state (active / reducing / halted), auto-confirm and every risk limit changed at
-runtime are stored in ``engine_state``; each change also writes an ``audit_log`` row naming
-who did it. At start the engine reads them back, so a restart never silently un-pauses.
+The trading state (active / reducing / halted), auto-confirm, every risk limit changed at
+runtime and the day's daily loss halt are stored in ``engine_state``; each change also writes
+an ``audit_log`` row naming who did it. At start the engine reads them back, so a restart never
+silently un-pauses.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class EngineStateStore:
             if name in RiskLimits.model_fields:
                 limits = limits.with_value(name, value)
         return state, auto, limits
+
+    async def value(self, key: str) -> dict[str, Any]:
+        """Return the value stored under ``key`` (empty when never stored)."""
+        async with self._sessions() as session:
+            row = await session.get(EngineStateRow, key)
+        return dict(row.value) if row is not None else {}
 
     async def save(
         self, key: str, value: dict[str, Any], *, at: datetime, actor: str, action: str, detail: str
