@@ -128,6 +128,12 @@ class SimMarketData(MarketData):
         self._universe: dict[str, tuple[float, float, int]] = dict(universe or DEFAULT_UNIVERSE)
         self._cache: OrderedDict[tuple[str, date], DayBars] = OrderedDict()
         self._cache_days = cache_days
+        # pure functions of their arguments, memoised: the listed expiries of (underlying, day),
+        # and the snapshots of the last pricing calls at the latest time priced (exact inputs)
+        self._expiries: dict[tuple[str, date], tuple[date, ...]] = {}
+        self._listed: dict[tuple[str, date], frozenset[date]] = {}
+        self._priced_at: datetime | None = None
+        self._priced: dict[tuple[object, ...], list[OptionSnapshot]] = {}
         if bars_dir is not None and bars_dir.is_dir():
             for sub in bars_dir.iterdir():
                 if sub.is_dir() and any(sub.glob("*.csv")) and sub.name.upper() not in self._universe:
@@ -143,6 +149,7 @@ class SimMarketData(MarketData):
     def add_symbol(self, symbol: str, price: float, vol: float = 0.35, daily_volume: int = 5_000_000) -> None:
         """Make ``symbol`` tradable with a synthetic path around ``price``."""
         self._universe[normalise_symbol(symbol)] = (price, vol, daily_volume)
+        self._priced.clear()
 
     def knows(self, symbol: str) -> bool:
         """Tell whether ``symbol`` is a stock the simulated market lists."""
@@ -243,6 +250,22 @@ class SimMarketData(MarketData):
     # ---- option chains -----------------------------------------------------------------
     def expiries(self, underlying: str, as_of: date) -> list[date]:
         """Return the listed expiries of ``underlying`` from ``as_of`` on (weeklies, monthlies)."""
+        key = (underlying, as_of)
+        listed = self._expiries.get(key)
+        if listed is None:
+            if len(self._expiries) >= self._cache_days:
+                self._expiries.clear()
+                self._listed.clear()
+            listed = self._expiries[key] = tuple(self._list_expiries(underlying, as_of))
+        return list(listed)
+
+    def _listed_expiries(self, underlying: str, as_of: date) -> frozenset[date]:
+        listed = self._listed.get((underlying, as_of))
+        if listed is None:
+            listed = self._listed[(underlying, as_of)] = frozenset(self.expiries(underlying, as_of))
+        return listed
+
+    def _list_expiries(self, underlying: str, as_of: date) -> list[date]:
         cal = self.calendar
         out: set[date] = set()
         end_weekly = as_of + timedelta(days=60)
@@ -297,7 +320,7 @@ class SimMarketData(MarketData):
         if contract.underlying not in self._universe:
             return False
         today = self.calendar.trading_date(t)
-        if contract.expiry not in self.expiries(contract.underlying, today):
+        if contract.expiry not in self._listed_expiries(contract.underlying, today):
             return False
         if self.calendar.session_close(contract.expiry) <= t:
             return False
@@ -341,8 +364,21 @@ class SimMarketData(MarketData):
     def _price(
         self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
     ) -> list[OptionSnapshot]:
+        """Price ``contracts``; the same call at the same ``t`` returns the same snapshots."""
         if not contracts:
             return []
+        if t != self._priced_at:
+            self._priced_at = t
+            self._priced.clear()
+        key = (underlying, spot, self.rate, *contracts)
+        out = self._priced.get(key)
+        if out is None:
+            out = self._priced[key] = self._price_now(underlying, spot, t, contracts)
+        return list(out)
+
+    def _price_now(
+        self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
+    ) -> list[OptionSnapshot]:
         _, base_vol, _ = self._universe[underlying]
         today = self.calendar.trading_date(t)
         exp_close = {c.expiry: self.calendar.session_close(c.expiry) for c in contracts}

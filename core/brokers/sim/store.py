@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.brokers.models import AssetClass, OrderSide, OrderStatus, OrderType, TimeInForce
 from core.brokers.sim.engine import Changes, SimFill, SimOrder, SimPosition
@@ -91,8 +91,15 @@ _ORDER_UPDATE = (
 )
 
 
-def _write(s: Session, b: SaveBatch) -> None:
-    conn = s.connection()
+_ACCOUNT_UPDATE = (
+    update(SimAccountRow.__table__)
+    .where(SimAccountRow.__table__.c.id == ACCOUNT_ID)
+    .values(cash=bindparam("cash"), processed_until=bindparam("processed_until"),
+            updated_at=bindparam("updated_at"))
+)
+
+
+def _write(conn: Connection, b: SaveBatch) -> None:
     if b.new_orders:
         conn.execute(insert(SimOrderRow.__table__), list(b.new_orders.values()))
     if b.orders:
@@ -106,10 +113,8 @@ def _write(s: Session, b: SaveBatch) -> None:
         live = [p for p in b.positions.values() if p is not None]
         if live:
             conn.execute(insert(SimPositionRow.__table__), live)
-    conn.execute(
-        update(SimAccountRow.__table__).where(SimAccountRow.__table__.c.id == ACCOUNT_ID)
-        .values(cash=b.cash, processed_until=b.processed_until, updated_at=b.processed_until)
-    )
+    conn.execute(_ACCOUNT_UPDATE, {"cash": b.cash, "processed_until": b.processed_until,
+                                   "updated_at": b.processed_until})
 
 
 class SimStore:
@@ -117,6 +122,7 @@ class SimStore:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self.engine: AsyncEngine = sessions.kw["bind"]  # the batch writes skip the ORM
 
     async def load(
         self, starting_cash: Decimal, now: datetime
@@ -164,7 +170,7 @@ class SimStore:
         if not batch:
             return
         try:
-            async with self.sessions.begin() as s:
-                await s.run_sync(_write, batch)
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_write, batch)
         except SQLAlchemyError as exc:
             raise StorageError(f"could not save the simulated account: {exc.__class__.__name__}") from exc
