@@ -90,3 +90,15 @@ def test_compare_refuses_what_is_not_a_summary(tmp_path: Path, capsys) -> None:
     bad.write_text("[1, 2]")
     assert main(["backtest", "--compare", str(bad), str(bad)]) == 2
     assert "not a backtest summary.json" in capsys.readouterr().err
+
+
+def test_the_backtest_report_has_its_equity_chart(folders: tuple[Path, Path], tmp_path: Path,
+                                                  monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    setups, bars = folders
+    assert main(["backtest", "--setups", str(setups), "--bars-dir", str(bars),
+                 "--report-dir", str(tmp_path / "r"), "--no-progress"]) == 0
+    capsys.readouterr()
+    chart = tmp_path / "r" / "equity.png"
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and chart.stat().st_size > 1000
+    assert "![equity](equity.png)" in (tmp_path / "r" / "report.md").read_text()

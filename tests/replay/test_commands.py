@@ -132,3 +132,52 @@ def test_date_alone_replays_the_post_stored_in_the_database(bars_dir: Path, tmp_
     out = capsys.readouterr().out
     assert out.startswith("09:05 📋 Setup created: SPY, NVDA, 3 levels")
     assert "stored message 998877 (channel 55)" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_without_report_dir_the_report_goes_to_data_replays_date_under_the_working_folder(
+        setup_file: Path, bars_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["replay", str(setup_file), "--bars-dir", str(bars_dir), "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    folder = Path("data") / "replays" / DAY.isoformat()
+    assert json.loads(out[-1])["report_dir"] == str(folder)
+    assert out[-2] == f"report: {folder / 'report.md'}"
+    written = tmp_path / folder  # the isolated fixture made tmp_path the working folder
+    assert {p.name for p in written.iterdir()} >= {"report.md", "trades.csv", "pnl.png"}
+
+
+def test_confirm_none_from_the_command_line_proposes_but_sends_no_order(
+        setup_file: Path, bars_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["replay", str(setup_file), "--bars-dir", str(bars_dir), "--confirm", "none",
+                 "--report-dir", str(tmp_path / "r"), "--json"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["proposals"] > 0
+    assert (summary["orders"], summary["fills"], summary["trades"]) == (0, 0, 0)
+    assert summary["realized_pnl"] == 0
+    assert "order sent:" not in out
+    assert (tmp_path / "r" / "trades.csv").read_text().splitlines()[1:] == []
+
+
+def _spy_exits(report: Path) -> list[tuple[str, str]]:
+    """Return (closed_at, exit_reason) of the SPY trades in the report's trades.csv."""
+    rows = [r.split(",") for r in (report / "trades.csv").read_text().splitlines()[1:]]
+    return [(r[11], r[15]) for r in rows if r[2] == "SPY"]
+
+
+def test_a_config_file_given_to_replay_changes_the_run_and_is_named_in_the_report(
+        setup_file: Path, bars_dir: Path, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "early.toml"
+    config.write_text('[exits]\ntime_stop = "11:00:00"\n', encoding="utf-8")
+    assert main(["replay", str(setup_file), "--bars-dir", str(bars_dir),
+                 "--report-dir", str(tmp_path / "default")]) == 0
+    assert main(["replay", str(setup_file), "--bars-dir", str(bars_dir), "--config", str(config),
+                 "--report-dir", str(tmp_path / "early")]) == 0
+    capsys.readouterr()
+    # the SPY breakout (10:00) is held into the afternoon by default; the file's time stop
+    # closes it at 11:00 New York (15:00 UTC)
+    (default_close, _), = _spy_exits(tmp_path / "default")
+    assert default_close > "2025-06-11T18:00"
+    assert _spy_exits(tmp_path / "early") == [("2025-06-11T15:00:00Z", "time stop 11:00 New York")]
+    md = (tmp_path / "early" / "report.md").read_text()
+    assert '"time_stop": "11:00:00"' in md
+    assert '"time_stop"' not in (tmp_path / "default" / "report.md").read_text()
