@@ -45,7 +45,7 @@ class AplusBot(commands.Bot):
         self.engine = services.engine
         self.links = ChatLinks(services.db.sessions, services.clock)
         self.outbox = Outbox(self, log_channel_id=self.settings.log_channel_id,
-                             window=outbox_window)
+                             window=outbox_window, clock=services.clock)
         self.tasks = TaskSupervisor("bot")
         self._cogs = cogs
         self._sync = sync_commands

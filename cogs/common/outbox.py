@@ -2,8 +2,10 @@
 reported once, and no exception escaping into a cog.
 
 Thread updates (fills, P&L, exits) are lines queued per channel or thread and sent together
-after ``window`` seconds, so a busy minute is one message per thread rather than dozens;
-Discord's own rate limits are left to discord.py.
+``window`` seconds after the first of them, so a busy minute is one message per thread rather
+than dozens (more only when the lines do not fit in one message); Discord's own rate limits are
+left to discord.py. The window is timed by the injected clock, so tests move it by hand. A line
+may carry a callback run once its batch was sent, for whoever must know it went out.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import discord
 
+from core.clock import Clock, SystemClock
 from core.tasks import TaskSupervisor
 
 log = logging.getLogger(__name__)
@@ -41,11 +46,13 @@ class Outbox:
     """Send messages for the cogs; report missing permissions once in the log channel."""
 
     def __init__(self, client: discord.Client, *, log_channel_id: int | None = None,
-                 window: float = 1.0) -> None:
+                 window: float = 1.0, clock: Clock | None = None) -> None:
         self._client = client
         self._log_channel_id = log_channel_id
         self.window = window
+        self._clock = clock or SystemClock()
         self._lines: defaultdict[int, list[str]] = defaultdict(list)
+        self._after: defaultdict[int, list[Callable[[], Awaitable[None]]]] = defaultdict(list)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._scheduled: set[int] = set()
         self._reported: set[tuple[int, str]] = set()
@@ -94,9 +101,14 @@ class Outbox:
             log.warning("sending to %s failed", channel_id, exc_info=True)
         return None
 
-    def line(self, channel_id: int, text: str) -> None:
-        """Queue one update line for ``channel_id`` (a thread, usually)."""
+    def line(self, channel_id: int, text: str, *,
+             then: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Queue one update line for ``channel_id`` (a thread, usually); it goes out with the
+        others of its window. ``then`` is awaited after the batch holding the line was sent
+        (or its sending failed and was reported)."""
         self._lines[channel_id].append(text)
+        if then is not None:
+            self._after[channel_id].append(then)
         if self.window <= 0:
             self._tasks.spawn(self.flush(channel_id), f"flush-{channel_id}")
         elif channel_id not in self._scheduled:
@@ -104,7 +116,7 @@ class Outbox:
             self._tasks.spawn(self._flush_later(channel_id), f"flush-{channel_id}")
 
     async def _flush_later(self, channel_id: int) -> None:
-        await asyncio.sleep(self.window)
+        await self._clock.sleep_until(self._clock.now() + timedelta(seconds=self.window))
         self._scheduled.discard(channel_id)
         await self.flush(channel_id)
 
@@ -114,9 +126,15 @@ class Outbox:
         for cid in ids:
             async with self._locks[cid]:
                 lines, self._lines[cid] = self._lines[cid], []
+                after, self._after[cid] = self._after[cid], []
                 for text in chunk_lines(lines):
                     await self.send(cid, content=text,
                                     allowed_mentions=discord.AllowedMentions.none())
+                for callback in after:
+                    try:
+                        await callback()
+                    except Exception:  # one caller's bookkeeping must not stop the others'
+                        log.exception("after sending to %s", cid)
 
     async def problem(self, channel_id: int, kind: str, text: str) -> None:
         """Log a problem and say it once in the log channel (once per channel and kind)."""

@@ -9,8 +9,11 @@ and each reconnect): it compares that cursor with what the database recorded and
 the difference, so what happened while the bot was down reaches the thread, and nothing is
 said twice. Live events go through the same cursor under the same per-proposal lock.
 
-A line is sent before its cursor moves (at least once): a crash between the two repeats that
-one line at the next start rather than losing it.
+Lines go through the outbox's batching: a busy window is one message per thread, and a fill
+is told within that window. A line is sent before its cursor moves (at least once): the
+cursor moves when the outbox has sent the line's batch, so a crash in between repeats those
+lines at the next start rather than losing them. Until then the narrator remembers what it
+queued, so a repeated event is not queued twice.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from cogs.render.events import event_line, fill_line
@@ -50,6 +54,8 @@ class ThreadNarrator:
         self._summary = summary
         self._refresh = refresh
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._queued_fills: dict[int, int] = {}  # order id -> contracts queued to be told
+        self._queued_ends: set[int] = set()  # orders whose end was queued to be told
         self.catch_ups = 0
 
     # ------------------------------------------------------------ live events ----
@@ -62,19 +68,15 @@ class ThreadNarrator:
                 return
             state = dict(link.state or {})
             if isinstance(event, OrderFilled):
-                filled = dict(state.get("filled") or {})
-                if event.filled_qty <= int(filled.get(str(event.order_id), 0)):
+                if event.filled_qty <= self._told_fill(state, event.order_id):
                     return  # the catch-up already said it
-                await self._send(link, [line])
-                filled[str(event.order_id)] = event.filled_qty
-                await self.bot.links.update_state("proposal", proposal_id, filled=filled)
+                self._queued_fills[event.order_id] = event.filled_qty
+                self._send(link, [line], filled={str(event.order_id): event.filled_qty})
             elif isinstance(event, OrderCanceled | OrderRejected):
-                ended = list(state.get("ended") or [])
-                if event.order_id in ended:
+                if self._told_end(state, event.order_id):
                     return
-                await self._send(link, [line])
-                await self.bot.links.update_state("proposal", proposal_id,
-                                                  ended=[*ended, event.order_id])
+                self._queued_ends.add(event.order_id)
+                self._send(link, [line], ended=[event.order_id])
 
     async def summary(self, proposal_id: int, position_id: int) -> None:
         """Post the closing summary once."""
@@ -118,19 +120,20 @@ class ThreadNarrator:
         state: dict[str, Any] = dict(link.state or {})
         if state.get("shown") != f"{story.proposal.status}:{story.proposal.version}":
             await self._refresh(proposal_id)
-        filled = dict(state.get("filled") or {})
-        ended = list(state.get("ended") or [])
+        filled: dict[str, int] = {}
+        ended: list[int] = []
         lines: list[str] = []
         for order in story.orders:
-            told = int(filled.get(str(order.order_id), 0))
+            told = self._told_fill(state, order.order_id)
             lines += self._missed_fills(story.proposal.limit_price, proposal_id, order, told)
             filled[str(order.order_id)] = max(told, sum(f.qty for f in order.fills))
-            if order.status in ENDED and order.order_id not in ended:
+            self._queued_fills[order.order_id] = filled[str(order.order_id)]
+            if order.status in ENDED and not self._told_end(state, order.order_id):
                 lines.append(self._end_line(proposal_id, order))
                 ended.append(order.order_id)
+                self._queued_ends.add(order.order_id)
         if lines:
-            await self._send(link, [OFFLINE_HEADER, *lines])
-            await self.bot.links.update_state("proposal", proposal_id, filled=filled, ended=ended)
+            self._send(link, [OFFLINE_HEADER, *lines], filled=filled, ended=ended)
         closing = story.closed_position_id is not None and not state.get("closed")
         if closing:
             await self._summary_locked(proposal_id, story.closed_position_id)
@@ -166,8 +169,33 @@ class ThreadNarrator:
             event = OrderCanceled(at=now, reason=order.status, **fields)
         return event_line(event) or ""
 
-    async def _send(self, link: ChatPost, lines: list[str]) -> None:
+    def _told_fill(self, state: dict[str, Any], order_id: int) -> int:
+        """Return how many contracts of ``order_id`` the thread was told of (or will be)."""
+        stored = int((state.get("filled") or {}).get(str(order_id), 0))
+        return max(stored, self._queued_fills.get(order_id, 0))
+
+    def _told_end(self, state: dict[str, Any], order_id: int) -> bool:
+        """Tell whether the end of ``order_id`` was told (or is queued to be)."""
+        return order_id in (state.get("ended") or []) or order_id in self._queued_ends
+
+    def _send(self, link: ChatPost, lines: list[str], *, filled: dict[str, int] | None = None,
+              ended: list[int] | None = None) -> None:
+        """Queue ``lines`` for the thread; move its cursor once the outbox has sent them."""
         target = _target(link)
-        for line in lines:
+        for line in lines[:-1]:
             self.bot.outbox.line(target, line)
-        await self.bot.outbox.flush(target)
+        self.bot.outbox.line(target, lines[-1], then=partial(
+            self._sent, link.ref_id, filled or {}, ended or []))
+
+    async def _sent(self, proposal_id: int, filled: dict[str, int], ended: list[int]) -> None:
+        """Record in the thread's cursor that these fills and order ends were told."""
+        link = await self.bot.links.get("proposal", proposal_id)
+        if link is None:
+            return
+        state = dict(link.state or {})
+        told = dict(state.get("filled") or {})
+        for key, qty in filled.items():
+            told[key] = max(int(told.get(key, 0)), qty)
+        done = list(state.get("ended") or [])
+        done += [o for o in ended if o not in done]
+        await self.bot.links.update_state("proposal", proposal_id, filled=told, ended=done)
