@@ -42,6 +42,25 @@ def broker_description(settings: Settings) -> str:
     return "simulated exchange"
 
 
+def fees_of_the_exchange(config: EngineConfig, broker: Broker) -> EngineConfig:
+    """Return ``config`` charging the fee the simulated exchange charges (one source of truth).
+
+    On the simulated exchange the fee is ``SIM_FEE_PER_CONTRACT``: the exchange takes it from
+    the account's cash, so the engine books the same fee on each fill and its realized P&L
+    equals the account's cash change. A different ``fee_per_contract`` in the engine
+    parameters is overridden (with a warning). On Alpaca the engine parameter is the fee.
+    """
+    from core.brokers.sim import SimBroker
+
+    if not isinstance(broker, SimBroker):
+        return config
+    fee = broker.fee_per_contract
+    if config.fee_per_contract not in (0, fee):
+        log.warning("engine fee_per_contract %s ignored: the simulated exchange charges %s per "
+                    "contract (SIM_FEE_PER_CONTRACT)", config.fee_per_contract, fee)
+    return config.model_copy(update={"fee_per_contract": fee})
+
+
 @dataclass
 class Services:
     """The engine and its collaborators, owned by the bot for its lifetime."""
@@ -109,6 +128,7 @@ async def build_services(
         config = engine_config or load_engine_config(settings.engine_config_file)
         market = market or make_market_data(settings, clock)
         broker = (broker_factory or partial(make_broker, settings))(db, clock, market)
+        config = fees_of_the_exchange(config, broker)
         calendar = MarketCalendar()
         bus = EventBus()
         # The engine trades through the health monitor, which pauses entries while the

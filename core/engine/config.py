@@ -48,7 +48,11 @@ class EngineConfig(BaseModel):
     snapshot_interval_seconds: int = Field(60, ge=1, le=86_400)
     mark_event_min_seconds: int = Field(60, ge=0, description="Throttle of P&L updates per position.")
     mark_event_min_change_pct: float = Field(5.0, ge=0, description="P&L change (% of cost) worth an update.")
-    fee_per_contract: Decimal = Field(Decimal("0"), ge=0)
+    fee_per_contract: Decimal = Field(
+        Decimal("0"), ge=0,
+        description="Commission per option contract, USD; on the simulated exchange the bot uses "
+                    "the exchange's SIM_FEE_PER_CONTRACT instead.",
+    )
     risk_free_rate: float = Field(0.045, ge=-0.05, le=0.5)
     dividend_yield: float = Field(0.0, ge=0, le=0.5)
     strike_window_pct: float = Field(10.0, gt=0, le=100, description="Chain strikes fetched around spot, %.")
