@@ -56,3 +56,30 @@ def test_a_bad_setting_in_dotenv_is_reported_too(tmp_path: Path) -> None:
     out = run_bot("config", cwd=tmp_path)
     assert out.returncode == 2
     assert "BROKER" in out.stderr
+
+
+def test_run_without_a_token_says_what_to_set_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    for args in (("run",), ("run", "--broker", "sim")):
+        out = run_bot(*args, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1, out.stderr
+        assert "DISCORD_TOKEN is not set" in lines[0] and ".env" in lines[0]
+        assert "Traceback" not in out.stderr and out.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # stopped before opening a database
+
+
+def test_run_broker_sim_trades_the_simulator_even_with_alpaca_keys(monkeypatch,
+                                                                    tmp_path: Path) -> None:
+    from bot.cli import build_parser
+    from bot.commands.run import settings_for
+    from bot.services import broker_description
+
+    monkeypatch.setenv("BROKER", "alpaca")
+    monkeypatch.setenv("ALPACA_API_KEY", "key-id")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "key-secret")
+    monkeypatch.chdir(tmp_path)  # no .env here
+    parser = build_parser()
+    assert broker_description(settings_for(parser.parse_args(["run"]))).startswith("Alpaca")
+    sim = settings_for(parser.parse_args(["run", "--broker", "sim"]))
+    assert broker_description(sim) == "simulated exchange"

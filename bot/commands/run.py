@@ -38,10 +38,14 @@ def check_ready(settings: Settings) -> str:
     return token
 
 
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Return the settings with the command line's overrides (``--broker``) applied."""
+    return load_settings(**({"broker": args.broker} if args.broker else {}))
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the services and run the bot until interrupted."""
-    overrides = {"broker": args.broker} if args.broker else {}
-    settings = load_settings(**overrides)
+    settings = settings_for(args)
     token = check_ready(settings)
     logging.getLogger().setLevel(settings.log_level.value)
     asyncio.run(_main(settings, token))

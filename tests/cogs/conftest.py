@@ -108,11 +108,11 @@ def make_settings(w: World, tmp_path: Path, **overrides: Any) -> Settings:
 async def build_bot(settings: Settings, clock: FakeClock, bars_dir: Path,
                     config: EngineConfig,
                     cogs: tuple[str, ...] = ("cogs.setups", "cogs.proposals"),
-                    outbox_window: float = 0) -> AplusBot:
+                    outbox_window: float = 0, sync_commands: bool = False) -> AplusBot:
     """Build services and the bot the way ``python -m bot run`` does, on a fake clock.
 
     ``outbox_window`` is the outbox's batching window in seconds of the fake clock (0: every
-    thread line is sent at once).
+    thread line is sent at once); ``sync_commands`` syncs the command tree at start-up.
     """
     market = SimMarketData(clock, bars_dir=bars_dir, calendar=MarketCalendar())
 
@@ -125,23 +125,24 @@ async def build_bot(settings: Settings, clock: FakeClock, bars_dir: Path,
     # own look-ups; the bot reads members from interaction and message payloads.
     wanted = intents()
     wanted.members = True
-    return AplusBot(services, cogs=cogs, sync_commands=False,
+    return AplusBot(services, cogs=cogs, sync_commands=sync_commands,
                     live=False, outbox_window=outbox_window, gateway_intents=wanted)
 
 
 @pytest.fixture
 async def app_factory(make_harness, world: World, tmp_path: Path) -> AsyncIterator:  # noqa: F811 - the fixture
     """Return ``await app_factory(config=None, start=ny("09:00"), cogs=App.cogs,
-    outbox_window=0, **settings)``; the harness counts each interaction's SQL statements run
+    outbox_window=0, sync_commands=False, **settings)``; the harness counts each interaction's SQL statements run
     before its first response (``record.answered_first``)."""
 
     async def build(config: EngineConfig | None = None, start: datetime | None = None,
                     cogs: tuple[str, ...] = App.cogs, outbox_window: float = 0,
-                    **overrides: Any) -> App:
+                    sync_commands: bool = False, **overrides: Any) -> App:
         settings = make_settings(world, tmp_path, **overrides)
         clock = FakeClock(start or ny("09:00"))
         cfg = config or EngineConfig()
-        bot = await build_bot(settings, clock, tmp_path / "bars", cfg, cogs, outbox_window)
+        bot = await build_bot(settings, clock, tmp_path / "bars", cfg, cogs, outbox_window,
+                              sync_commands)
         h = await make_harness(bot, world, clock=clock.now)
         h.watch_database(bot.services.db.engine)
         return App(h, world, settings, clock, tmp_path / "bars", cfg, bot, cogs, outbox_window)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import COGS
 from core.db.models.trading import AuditEntry, OrderRow
 from core.engine.risk import TradingState
 from tests.cogs.conftest import App
@@ -97,6 +98,35 @@ async def test_status_tells_broker_market_book_and_state(full_app) -> None:
     text = "\n".join(f"{f.name}: {f.value}" for f in
                      (await app.h.slash("admin status", member="manager")).last.embed.fields)
     assert "Market: 🔔 open, closes <t:" in text
+
+
+NO_KEYS = {"alpaca_api_key": None, "alpaca_secret_key": None}
+KEYS = {"alpaca_api_key": "key-id", "alpaca_secret_key": "key-secret"}
+
+
+@pytest.mark.parametrize(("broker", "keys", "shown"), [
+    ("auto", NO_KEYS, "simulated exchange (no Alpaca keys configured)"),
+    ("sim", KEYS, "simulated exchange"),  # python -m bot run --broker sim
+], ids=["no keys", "broker sim with keys"])
+async def test_status_says_the_simulated_exchange_trades_and_why(
+    app_factory, broker: str, keys: dict[str, Any], shown: str
+) -> None:
+    app = await app_factory(cogs=COGS, broker=broker, **keys)
+    rec = await app.h.slash("admin status", member="admin")
+    [field] = [f for f in rec.last.embed.fields if f.name == "Broker"]
+    assert field.value == shown
+
+
+@pytest.mark.parametrize("guild", [True, False], ids=["DISCORD_GUILD_ID set", "unset"])
+async def test_start_up_syncs_the_commands_to_the_configured_guild_else_globally(
+    app_factory, world, guild: bool
+) -> None:
+    overrides = {"discord_guild_id": world.guild_id} if guild else {}
+    app = await app_factory(cogs=COGS, sync_commands=True, **overrides)
+    synced = app.h.server.synced
+    assert list(synced) == [world.guild_id if guild else None]
+    names = {c["name"] for c in next(iter(synced.values()))}
+    assert {"admin", "close", "positions", "help"} <= names
 
 
 async def test_pause_killswitch_and_resume_are_audited_announced_and_kept(full_app) -> None:
