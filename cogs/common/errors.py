@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
 from core.errors import AplusError
+
+if TYPE_CHECKING:
+    from cogs.common.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -48,5 +52,24 @@ async def tell(interaction: discord.Interaction, text: str, *,
 
 
 async def report(interaction: discord.Interaction, exc: BaseException) -> None:
-    """Tell the user what went wrong in one sentence (never a traceback); log the unexpected."""
+    """Tell the user what went wrong in one sentence (never a traceback); log the unexpected.
+
+    A missing permission (``discord.Forbidden``) is also said in the log channel, once per
+    channel, through the outbox's problem path: the user is told an admin has been told.
+    """
     await tell(interaction, user_message(exc))
+    if isinstance(exc, app_commands.CommandInvokeError):
+        exc = exc.original
+    outbox: Outbox | None = getattr(interaction.client, "outbox", None)
+    if isinstance(exc, discord.Forbidden) and outbox is not None:
+        where = interaction.channel_id
+        await outbox.problem(where or 0, "forbidden",
+                             f"I lack a permission in <#{where}> for {_what(interaction)} "
+                             f"({exc.text or 'Forbidden'})")
+
+
+def _what(interaction: discord.Interaction) -> str:
+    command = interaction.command
+    if command is not None:
+        return f"/{command.qualified_name}"
+    return "a button" if interaction.type is discord.InteractionType.component else "a command"
