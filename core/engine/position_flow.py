@@ -178,24 +178,26 @@ class PositionFlow(EngineParts):
         :class:`EngineError` when the broker does not confirm within
         ``CANCEL_CONFIRM_SECONDS``: nothing more is sent then.
         """
-        async with self._writing_positions() as session:
+        async with self.db.sessions() as session:
             rows = (await session.execute(select(OrderRow).where(
                 OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
                 OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
-            if any(r.broker_order_id is None for r in rows):
-                raise EngineError("an exit order of this position is not acknowledged by the broker "
-                                  "yet; nothing else was sent; try again in a moment")
-            for r in rows:
-                if r.status != "partially_filled":
-                    r.status = "pending_cancel"
-                r.updated_at = self.clock.now()
-            working = [(r.broker_order_id or "", f"{r.purpose} of {r.qty}") for r in rows]
+        if any(r.broker_order_id is None for r in rows):
+            raise EngineError("an exit order of this position is not acknowledged by the broker "
+                              "yet; nothing else was sent; try again in a moment")
         ended: dict[str, int] = {}
-        for broker_id, what in working:
+        for row in rows:
+            broker_id, what = row.broker_order_id or "", f"{row.purpose} order of {row.qty}"
             try:
                 await self.broker.cancel_order(broker_id)
             except BrokerError as exc:  # it may have filled or ended meanwhile: ask below
                 log.info("cancel of %s before a close: %s", broker_id, exc)
+            else:
+                async with self.db.sessions.begin() as session:
+                    r = await session.get(OrderRow, row.id)
+                    if r is not None and r.status in OPEN_ORDER_STATES:
+                        r.status = "pending_cancel"  # no more reprices; the broker's event ends it
+                        r.updated_at = self.clock.now()
             deadline = self.clock.now() + timedelta(seconds=CANCEL_CONFIRM_SECONDS)
             while True:
                 try:

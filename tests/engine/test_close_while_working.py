@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.brokers.models import OrderStatus
+from core.brokers.sim.broker import SimBroker
 from core.db.models.trading import FillRow, OrderRow, PositionRow
 from core.engine.config import EngineConfig
 from core.engine.risk import TradingState
@@ -24,11 +27,26 @@ SPY
 """
 
 
+class SlowToCancel(SimBroker):
+    """The simulated exchange, taking cancel requests without acting on them while ``slow``."""
+
+    slow = False
+
+    async def cancel_order(self, order_id: str) -> None:
+        if not self.slow:
+            await super().cancel_order(order_id)
+
+
 async def scale_out_working(rig_factory, tmp_path: Path) -> tuple[Rig, PositionRow, OrderRow]:
     """Return a rig at 10:31: 3 SPY calls held, the T1 scale-out of 1 working at mid."""
     write_bars(tmp_path / "bars", "SPY", SPY_PATH)
     rig = await rig_factory(EngineConfig(auto_confirm=True,
                                          selection=SelectionRules(scalp_min_hours_left=31)))
+    await rig.broker.close()
+    rig.broker = SlowToCancel(rig.db, rig.clock, rig.market, background=False)
+    await rig.broker.start()
+    rig.engine.broker = rig.broker
+    rig.engine._updates = rig.broker.order_updates()
     await rig.post(SETUP)
     await rig.run_day(until="10:31")
     pos, orders = await book(rig)
@@ -137,3 +155,30 @@ async def test_close_under_the_kill_switch_says_so_and_sends_nothing(
     pos, _ = await book(rig)
     assert pos.status == "open" and pos.qty_open == 3
     assert await sold(rig) == 0
+
+
+async def test_a_cancel_the_broker_does_not_confirm_in_time_sends_nothing_and_says_so(
+    rig_factory, tmp_path: Path
+) -> None:
+    rig, pos, scale_out = await scale_out_working(rig_factory, tmp_path)
+    rig.broker.slow = True
+    closing = asyncio.create_task(rig.engine.close_position(pos.id, "alice"))
+    waited = 0
+    while not closing.done():
+        await asyncio.sleep(0)  # let the close run until it waits on the clock
+        if rig.clock._sleepers:  # the close waits for the broker's word: a second passes
+            rig.clock.advance(timedelta(seconds=1))
+            waited += 1
+    assert waited == 10
+    with pytest.raises(AplusError, match="has not confirmed the cancel"):
+        closing.result()
+    assert [o.id for o in await rig.broker.list_open_orders()] == [scale_out.broker_order_id]
+    assert [o.reason for o in (await book(rig))[1] if o.reason == "closed by alice"] == []
+
+    rig.broker.slow = False  # the exchange catches up; the trader clicks Close again
+    said = await rig.engine.close_position(pos.id, "alice")
+    await settle(rig)
+    assert said == f"closing 3 {pos.contract}"
+    pos, _ = await book(rig)
+    assert pos.status == "closed" and await sold(rig) == 3
+    assert not rig.of(OrderRejected)
