@@ -62,6 +62,8 @@ class CloseButton(discord.ui.DynamicItem[discord.ui.Button],
                 outcome = f"Kept open by {interaction.user.mention}; nothing was sent."
             else:
                 outcome = await self._close(interaction, bot)
+            if outcome is None:
+                return  # the message keeps saying who closed it
             pos = await bot.get_cog("Trading").queries.position(self.position_id)  # type: ignore[union-attr]
             await interaction.edit_original_response(
                 embed=close_embed(pos, outcome=outcome),
@@ -70,13 +72,15 @@ class CloseButton(discord.ui.DynamicItem[discord.ui.Button],
         except Exception as exc:  # one error path: the user gets a sentence, the log the rest
             await report(interaction, exc)
 
-    async def _close(self, interaction: discord.Interaction, bot: AplusBot) -> str:
+    async def _close(self, interaction: discord.Interaction, bot: AplusBot) -> str | None:
+        """Close the position; return the outcome to show, None when there was nothing to do
+        (the clicker is told why, privately)."""
         who = actor(interaction.user)
         try:
             done = await bot.engine.close_position(self.position_id, who)
         except AplusError as exc:
             await tell(interaction, f"⚠️ {exc}")
-            return f"Nothing to close: {exc}."
+            return None
         log.info("%s closed position %s: %s", who, self.position_id, done)
         return (f"✅ Close confirmed by {interaction.user.mention}: {done}. "
                 "Fills follow in the trade's thread.")

@@ -245,6 +245,19 @@ async def test_an_old_or_cancelled_flatten_request_sends_nothing(full_app) -> No
     assert await audit_rows(app, "flatten") == []
 
 
+async def test_a_member_without_rights_cannot_cancel_a_flatten_request(full_app) -> None:
+    app = await full_app()
+    ask = (await app.h.slash("admin flatten", member="admin")).last
+    keep = ask.button("Cancel").custom_id
+    for member in ("trader", "outsider"):
+        refused(await app.h.click(ask.id, keep, member=member), NOT_ADMIN)
+    now = app.h.message(ask.id)
+    assert not now.button("Cancel").disabled and not now.button("Flatten everything").disabled
+    assert "Cancelled by" not in now.text()
+    done = await app.h.click(ask.id, keep, member="manager")  # an admin still can
+    assert done.deferred and "Cancelled by" in app.h.message(ask.id).text()
+
+
 async def exit_orders(app: App) -> int:
     async with app.services.db.sessions() as s:
         return (await s.execute(select(func.count()).select_from(OrderRow).where(

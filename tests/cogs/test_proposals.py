@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
-from core.db.models.trading import OrderRow
+from core.db.models.trading import OrderRow, ProposalRow
 from core.engine.config import EngineConfig
 from core.options.select import SelectionRules
 from tests.discord.records import Posted
@@ -165,3 +166,47 @@ async def test_an_expired_proposal_disables_its_buttons_and_says_so(
     assert "Expired" in now.text()
     assert "expired" in "\n".join(m.text() for m in app.h.thread_messages(msg))
     assert await order_count(app) == 0
+
+
+async def proposal_row(app) -> ProposalRow:
+    async with app.services.db.sessions() as s:
+        [row] = (await s.execute(select(ProposalRow))).scalars().all()
+        return row
+
+
+@pytest.mark.parametrize("component", ["reject", "contract", "qty"])
+async def test_a_non_trader_cannot_reject_or_change_the_proposal(
+    app_factory, tmp_path: Path, component: str
+) -> None:
+    app, msg = await proposal_app(app_factory, tmp_path)
+    before = await proposal_row(app)
+    custom_id = next(c for c in msg.custom_ids if c.startswith(f"proposal:{component}:"))
+    if component == "reject":
+        rec = await app.h.click(msg, custom_id, member="outsider")
+    else:
+        rec = await app.h.select(msg, custom_id, [msg.component(custom_id).options[-1]],
+                                 member="outsider")
+    assert rec.ephemeral and "Only members with the trader role" in " ".join(rec.texts())
+    after = await proposal_row(app)
+    assert (after.status, after.version, after.contract, after.quantity) == (
+        before.status, before.version, before.contract, before.quantity)
+    assert app.h.message(msg.id).text() == msg.text()
+    assert not app.h.message(msg.id).button("Reject").disabled
+
+
+async def test_the_quantity_select_sets_the_quantity_that_is_then_sent(
+    app_factory, tmp_path: Path
+) -> None:
+    app, msg = await proposal_app(app_factory, tmp_path)
+    assert (await proposal_row(app)).quantity == 3
+    qty = next(c for c in msg.custom_ids if c.startswith("proposal:qty:"))
+    rec = await app.h.select(msg, qty, ["1"], member="trader")
+    assert rec.ephemeral and "Quantity set to 1 (est. cost $317.00)" in rec.last.content
+    await app.settle()
+    fresh = app.h.message(msg.id)
+    assert "buy 1 × SPY" in fresh.text() and "est. cost $317.00" in fresh.text()
+    ok = await app.h.click(fresh, confirm_id(fresh), member="trader")
+    assert "order sent" in ok.last.content
+    async with app.services.db.sessions() as s:
+        [order] = (await s.execute(select(OrderRow))).scalars().all()
+    assert order.qty == 1

@@ -303,3 +303,43 @@ async def test_a_second_command_within_the_cooldown_is_refused_until_it_passes(f
     refused(await app.h.slash("help", member="trader"), "try again in 1.0 s")
     app.clock.advance(timedelta(seconds=2))
     assert (await app.h.slash("help", member="trader")).embed is not None
+
+
+async def test_a_non_trader_cannot_press_keep_on_a_close_confirmation(
+    full_app, tmp_path: Path
+) -> None:
+    app, pid = await app_with_position(full_app, tmp_path)
+    ask = (await app.h.slash("close", member="trader", position=str(pid))).last
+    refused(await app.h.click(ask.id, f"close:keep:{pid}", member="outsider"), "trader role")
+    now = app.h.message(ask.id)
+    assert not now.button("Keep").disabled and not now.button("Close now").disabled
+    assert "Kept open" not in now.text()
+    assert (await trading(app).queries.position(pid)).status == "open"
+
+
+async def exit_orders(app: App, position_id: int) -> list[OrderRow]:
+    async with app.services.db.sessions() as s:
+        return list((await s.execute(select(OrderRow).where(
+            OrderRow.position_id == position_id, OrderRow.purpose != "entry"))).scalars())
+
+
+async def test_a_double_click_on_close_now_sends_one_close_order(
+    full_app, tmp_path: Path
+) -> None:
+    app, pid = await app_with_position(full_app, tmp_path)
+    ask = (await app.h.slash("close", member="trader", position=str(pid))).last
+    clicks = [app.h.dispatch(*app.h.component_payload(ask.id, f"close:confirm:{pid}",
+                                                      member=who))
+              for who in ("trader", "trader", "trader2")]
+    await app.h.settle()
+    await app.settle()
+    assert len(await exit_orders(app, pid)) == 1
+    answers = [" ".join(r.texts()) for r in clicks]
+    assert sum("Close confirmed by" in a for a in answers) == 1
+    assert sum("the position is closing" in a for a in answers) == 2  # the others are told
+    now = app.h.message(ask.id)
+    assert "Close confirmed by" in now.text() and now.button("Close now").disabled
+    assert not app.h.errors
+    await app.run_until("10:10", since="10:06")
+    assert len(await exit_orders(app, pid)) == 1
+    assert (await trading(app).queries.position(pid)).status == "closed"
