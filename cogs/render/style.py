@@ -32,11 +32,14 @@ def price(value: Decimal | float | None) -> str:
     """Format a price: two decimals, more only when the value has them (0.125).
 
     A float is read to four decimals first: a mid computed in floats (4.925000000000001) is
-    shown as the price it stands for (4.925), never with its binary noise.
+    shown as the price it stands for (4.925), never with its binary noise; so is a Decimal
+    made from such a float (a mark).
     """
     if value is None:
         return "—"
     d = Decimal(str(round(value, 4))) if isinstance(value, float) else Decimal(value)
+    if d.is_finite() and int(d.as_tuple().exponent) < -4:
+        d = d.quantize(Decimal("0.0001"))
     if d == d.quantize(Decimal("0.01")):
         return f"{d:,.2f}"
     return f"{d.normalize():,f}"

@@ -18,6 +18,8 @@ from cogs.render.style import price
         (591.82, "591.82"),
         (1234.5, "1,234.50"),
         (Decimal("0.125"), "0.125"),
+        (Decimal("4.050000000000001"), "4.05"),  # a mark made from a float mid
+        (Decimal("-0.1250000000000003"), "-0.125"),
         (Decimal("600"), "600.00"),
         (None, "—"),
     ],
