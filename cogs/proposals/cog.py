@@ -24,8 +24,10 @@ from cogs.proposals.narrator import ThreadNarrator
 from cogs.proposals.views import DYNAMIC_ITEMS, proposal_view
 from cogs.render.events import event_line, fill_line
 from cogs.render.proposals import proposal_embed
+from cogs.render.style import price
 from cogs.render.trades import trade_chart, trade_summary_embed
 from core.clock import NEW_YORK
+from core.engine.base import ConfirmOutcome
 from core.engine.records import proposal_of, setup_origin, trade_record
 from core.errors import AplusError
 from core.events import (
@@ -102,7 +104,13 @@ class ProposalsCog(commands.Cog, name="Proposals"):
             await interaction.response.defer(ephemeral=True, thinking=True)
             result = await self.engine.confirm(proposal_id, actor(interaction.user),
                                                expected_version=version)
-            await tell(interaction, f"{result.message}.")
+            if result.outcome is ConfirmOutcome.SUBMITTED:
+                prop = await self.engine.proposal(proposal_id)
+                await tell(interaction, f"✅ order sent: buy {prop.quantity} {prop.contract} "
+                                        f"limit {price(prop.limit_price)}. Fills follow in the "
+                                        "proposal's thread.")
+            else:
+                await tell(interaction, f"{result.message}.")
         except Exception as exc:  # every click is answered, whatever happened
             await report(interaction, exc)
 

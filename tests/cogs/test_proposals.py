@@ -68,7 +68,9 @@ async def test_a_non_trader_is_refused_and_nothing_is_sent(app_factory, tmp_path
 async def test_confirm_fills_and_the_thread_tells_the_story(app_factory, tmp_path: Path) -> None:
     app, msg = await proposal_app(app_factory, tmp_path)
     rec = await app.h.click(msg, confirm_id(msg), member="trader")
-    assert rec.deferred and "order sent" in rec.last.content
+    assert rec.deferred and rec.last.ephemeral
+    assert rec.last.content == ("✅ order sent: buy 3 SPY250613C00607000 limit 3.17. Fills "
+                                "follow in the proposal's thread.")
     await app.run_until("10:40", since="10:02")
     now = app.h.message(msg.id)
     assert now.button("Confirm").disabled and now.button("Reject").disabled
