@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from core.brokers.models import OrderRequest, OrderSide, OrderStatus, OrderType
+from core.brokers.sim import SimBroker
+from core.clock import FakeClock
 from core.db.models import SetupMessage
+from core.db.models.sim import SimAccountRow
 from core.db.session import head_revision
+from core.marketdata.sim import SimMarketData
 from core.replay.database import ReplayDatabases
 
 
@@ -38,3 +45,35 @@ async def test_each_day_gets_its_own_migrated_database_and_nothing_is_left_behin
         assert not exists(path)
         await second.dispose()
     assert not exists(folder)
+
+
+async def _stored_account(db) -> tuple[Decimal, datetime]:
+    async with db.sessions() as s:
+        row = await s.get(SimAccountRow, 1)
+        assert row is not None
+        return row.cash, row.processed_until.replace(tzinfo=UTC)
+
+
+async def test_a_replayed_exchange_writes_what_changes_and_not_each_minute_that_passes(
+        bars_dir: Path) -> None:
+    start = datetime(2025, 6, 11, 13, 31, tzinfo=UTC)
+    clock = FakeClock(start)
+    market = SimMarketData(clock, bars_dir=bars_dir)
+    async with ReplayDatabases() as dbs:
+        db = await dbs.fresh()
+        broker = SimBroker(db, clock, market, background=False, save_idle=False)
+        await broker.start()
+        written = broker.commits
+        for _ in range(5):
+            clock.advance(timedelta(minutes=1))
+            await broker.sync()
+        assert broker.commits == written  # only time passed: nothing written
+        assert (await _stored_account(db))[1] == start
+        order = await broker.submit_order(OrderRequest(
+            client_order_id="r-1", symbol="SPY", qty=Decimal(1), side=OrderSide.BUY,
+            type=OrderType.MARKET))
+        assert order.status is OrderStatus.FILLED and broker.commits == written + 1
+        # the fill's write carries the cash and how far the exchange had got
+        assert await _stored_account(db) == ((await broker.get_account()).cash, clock.now())
+        await broker.close()
+        await db.dispose()

@@ -54,6 +54,10 @@ class SimBroker(Broker):
     batch and written together in one transaction, so concurrent callers share commits; each
     still returns only after its own changes are durable (a restart never loses an
     acknowledged order). :meth:`submit_many` places many orders with one commit.
+
+    ``save_idle=False`` is for a throw-away database nothing restarts from (a replayed day): a
+    batch that changes no order, fill, position or cash, only how far the exchange has
+    processed, is not written; the next batch that changes something writes that too.
     """
 
     name = "sim"
@@ -69,6 +73,7 @@ class SimBroker(Broker):
         fee_per_contract: Decimal = Decimal(0),
         tick: timedelta = timedelta(seconds=1),
         background: bool = True,
+        save_idle: bool = True,
     ) -> None:
         self.clock = clock
         self.market = market
@@ -78,6 +83,8 @@ class SimBroker(Broker):
         self.fee_per_contract = fee_per_contract
         self.tick = tick
         self.background = background
+        self.save_idle = save_idle
+        self._saved_cash: Decimal | None = None  # the cash in the database, once known
         self.exchange: SimExchange | None = None
         self._hub: EventHub[OrderUpdate] = EventHub()
         self._lock = asyncio.Lock()
@@ -95,6 +102,7 @@ class SimBroker(Broker):
         """Load the account from the database and start the matching loop."""
         now = self.clock.now()
         cash, until, orders, positions = await self.store.load(self.starting_cash, now)
+        self._saved_cash = cash
         ex = SimExchange(self.market, cash=cash, processed_until=until, slippage=self.slippage,
                          fee_per_contract=self.fee_per_contract)
         ex.load(orders, positions)
@@ -153,20 +161,28 @@ class SimBroker(Broker):
                 # take everything applied so far: ours and whatever ran while we waited
                 batch, events = self._batch, self._batch_events
                 self._batch, self._batch_events, self._ticket = SaveBatch(), [], _Ticket()
+                write = bool(batch) and (self.save_idle or not self._idle(batch))
                 try:
-                    await self.store.save_batch(batch)
+                    if write:
+                        await self.store.save_batch(batch)
                 except BaseException as exc:
                     ticket.error = exc
                 finally:
                     ticket.done = True
                 if ticket.error is None:
-                    if batch:
+                    if write:
                         self.commits += 1
+                        self._saved_cash = batch.cash
                     self.committed_operations += batch.operations
                     for event in events:
                         self._hub.publish(event)
         if ticket.error is not None:
             raise ticket.error
+
+    def _idle(self, batch: SaveBatch) -> bool:
+        """Tell whether ``batch`` only moves the exchange's processed time forward."""
+        return not (batch.new_orders or batch.orders or batch.fills or batch.positions
+                    or batch.cash != self._saved_cash)
 
     async def sync(self) -> None:
         """Bring the exchange up to the clock's now (match, expire, settle) and save."""
