@@ -399,7 +399,10 @@ class SimMarketData(MarketData):
         monthly = np.array([c.expiry == _third_friday(c.expiry.year, c.expiry.month)
                             or c.expiry + timedelta(days=1) == _third_friday(c.expiry.year, c.expiry.month)
                             for c in contracts])
-        round_strike = np.isclose(np.mod(k, 5.0), 0.0) | np.isclose(np.mod(k, 5.0), 5.0)
+        # np.isclose(m, 0.0) | np.isclose(m, 5.0) with its default tolerances, written out (faster)
+        m5 = np.mod(k, 5.0)
+        round_strike = (np.abs(m5) <= 1e-08) | (np.abs(m5 - 5.0) <= 1e-08 + 1e-05 * 5.0)
+        inside = np.clip(price, bid, ask)
         _, _, daily_volume = self._universe[underlying]
         oi_base = daily_volume / 2000.0
         out: list[OptionSnapshot] = []
@@ -413,7 +416,7 @@ class SimMarketData(MarketData):
             vol_ = int(oi * (0.04 + 0.8 * math.exp(-days[i] / 2.0)) * day_frac * (0.5 + _unit(f"{sym}:v:{minute}")))
             size = max(1, int(300 * math.exp(-0.8 * z[i]) * (0.3 + _unit(f"{sym}:s:{minute}"))))
             bsz = max(1, int(size * (0.5 + _unit(f"{sym}:bs:{minute}"))))
-            last = round(float(np.clip(price[i], bid[i], ask[i])) / ticks[i]) * ticks[i]
+            last = round(float(inside[i]) / ticks[i]) * ticks[i]
             out.append(OptionSnapshot(
                 symbol=sym, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
                 bid=round(float(bid[i]), 2), ask=round(float(ask[i]), 2), bid_size=bsz, ask_size=size,
