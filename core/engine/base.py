@@ -24,7 +24,7 @@ from core.db.models.trading import (
 from core.db.session import Database
 from core.engine.bias import BiasTracker
 from core.engine.config import EngineConfig
-from core.engine.exits import PositionState
+from core.engine.exits import ExitDecision, PositionState
 from core.engine.risk import (
     RiskLimits,
     TradingState,
@@ -172,6 +172,7 @@ class EngineParts:
     marks: LiveMarks
     _proposal_locks: defaultdict[int, asyncio.Lock]
     _position_locks: defaultdict[int, asyncio.Lock]
+    _urgent_exits: dict[int, ExitDecision]
     _last_bar: dict[str, Bar]
     _last_mark_event: dict[int, tuple[datetime, Decimal]]
     _last_snapshot_at: datetime | None

@@ -63,6 +63,7 @@ from core.engine.base import (
 )
 from core.engine.bias import BiasFlip, BiasSpec, BiasTracker
 from core.engine.config import EngineConfig
+from core.engine.exits import ExitDecision
 from core.engine.marks import LiveMarks, OpenBook
 from core.engine.order_flow import OrderFlow
 from core.engine.position_flow import PositionFlow
@@ -131,6 +132,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self.bias = BiasTracker()
         self._proposal_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._position_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._urgent_exits: dict[int, ExitDecision] = {}  # waiting for a scale-out's cancel
         self._last_bar: dict[str, Bar] = {}
         self._last_mark_event: dict[int, tuple[datetime, Decimal]] = {}
         self._last_marks_at: datetime | None = None

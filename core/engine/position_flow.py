@@ -74,8 +74,16 @@ class PositionFlow(EngineParts):
     # --------------------------------------------------------------- exits ----------
 
     async def _check_exits(self, bar: Bar | None, flip: BiasFlip | None) -> None:
+        """Evaluate the exit rules of open and closing positions and send what is due.
+
+        A closing position (its last scale-out or an exit working) is only checked for the
+        urgent exits (stops, time stop, expiry, bias flip): they take over from a working
+        scale-out. An urgent exit that waits for a scale-out's cancel is remembered and sent
+        at the next check once the cancel is done, even if its cause (a flip bar) has passed.
+        """
         async with self.db.sessions() as session:
-            stmt = select(PositionRow).where(PositionRow.status == PositionStatus.OPEN)
+            stmt = select(PositionRow).where(
+                PositionRow.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING)))
             if bar is not None:
                 stmt = stmt.where(PositionRow.underlying == bar.symbol)
             positions = (await session.execute(stmt)).scalars().all()
@@ -89,8 +97,14 @@ class PositionFlow(EngineParts):
                 underlying_high=_d(bar.high) if bar else None,
                 underlying_low=_d(bar.low) if bar else None,
                 option_mark=self.mark_of(pos), bias_against=flipped)
-            if decision is not None:
-                await self._exit(pos.id, decision)
+            waiting = self._urgent_exits.get(pos.id)
+            if waiting is not None and (decision is None or decision.kind is ExitKind.TARGET):
+                decision = waiting
+            if decision is None or (
+                pos.status == PositionStatus.CLOSING and decision.kind is ExitKind.TARGET
+            ):
+                continue
+            await self._exit(pos.id, decision)
 
     async def _exit(self, position_id: int, decision: ExitDecision, *,
                     cancel_working: bool = False) -> tuple[int, str | None]:
@@ -106,6 +120,10 @@ class PositionFlow(EngineParts):
             confirmed: dict[str, int] = {}
             if cancel_working and decision.qty > 0 and not halted:
                 confirmed = await self._cancel_working_exits(position_id)
+            elif decision.kind is not ExitKind.TARGET and decision.qty > 0 and not halted:
+                waiting = await self._preempt_scale_outs(position_id, decision)
+                if waiting is not None:
+                    return 0, waiting
             now = self.clock.now()
             async with self._writing_positions() as session:
                 pos = await session.get(PositionRow, position_id)
@@ -165,10 +183,47 @@ class PositionFlow(EngineParts):
                             qty=qty, reason=decision.reason,
                             canceled_first=sorted(confirmed), in_flight=in_flight)
                 order_id, contract = order.id, pos.contract
+            if decision.kind is not ExitKind.TARGET:
+                self._urgent_exits.pop(position_id, None)
             self.bus.publish(ExitTriggered(at=now, position_id=position_id, contract=contract, qty=qty,
                                            reason=decision.reason))
             await self._submit(order_id)
             return qty, None
+
+    async def _preempt_scale_outs(self, position_id: int, decision: ExitDecision) -> str | None:
+        """Make way for an urgent exit: cancel the scale-outs working for the position.
+
+        Return why the exit waits (the cancels are asked for, not awaited: the timer is not
+        held up; the exit is remembered and sent at the next check once they ended), or None
+        when nothing is in the way. An urgent exit already working is left to finish.
+        """
+        async with self.db.sessions() as session:
+            working = (await session.execute(select(OrderRow).where(
+                OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
+                OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
+        if not working:
+            self._urgent_exits.pop(position_id, None)
+            return None
+        if any(o.purpose != OrderPurpose.SCALE_OUT for o in working):
+            self._urgent_exits.pop(position_id, None)
+            return "an exit order is already working"
+        self._urgent_exits[position_id] = decision
+        for row in working:
+            if row.status == "pending_cancel" or row.broker_order_id is None:
+                continue  # already asked, or not acknowledged yet: asked at the next check
+            try:
+                await self.broker.cancel_order(row.broker_order_id)
+            except BrokerError as exc:  # it may have filled or ended meanwhile
+                log.info("cancel of scale-out %s for an urgent exit: %s", row.client_order_id, exc)
+                continue
+            async with self.db.sessions.begin() as session:
+                r = await session.get(OrderRow, row.id)
+                if r is not None and r.status in OPEN_ORDER_STATES:
+                    r.status = "pending_cancel"
+                    r.updated_at = self.clock.now()
+                    await audit(session, r.updated_at, "engine", "scale_out_preempted", "order",
+                                r.id, by=str(decision.kind), reason=decision.reason)
+        return f"waiting for the working scale-out to be canceled before: {decision.reason}"
 
     async def _cancel_working_exits(self, position_id: int) -> dict[str, int]:
         """Cancel the exit orders working for a position and wait for the broker to end each.
