@@ -7,9 +7,12 @@ when
 
 * ``failures_to_degrade`` calls in a row failed with a temporary error (rate limited after the
   adapter's own retries, 5xx, timeouts, network), or
-* orders are working but no order update came from the broker's stream for
-  ``stream_silence_seconds`` (a stream that is connected but silent loses fills; the monitor
-  then asks the broker to :meth:`~core.brokers.base.Broker.refresh` so nothing is missed).
+* the order stream missed updates: when orders are working and no update came from the
+  stream for ``stream_silence_seconds``, the monitor asks the broker to
+  :meth:`~core.brokers.base.Broker.refresh` (a poll of order state, repeated every
+  ``probe_interval_seconds`` while the silence lasts). A resting order is quiet by nature, so
+  silence alone says nothing; a poll that finds an update the stream never delivered (a fill,
+  a cancel) says the stream is connected but losing events.
 
 While degraded the entry risk check refuses new entries (rule ``broker_health``); exits, stops
 and closes still go out. The monitor probes the broker (one account call) whenever it has not
@@ -74,6 +77,7 @@ class BrokerHealthMonitor:
         self._probed_at: datetime | None = None
         self._answered_at: datetime | None = None
         self._refreshed_at: datetime | None = None
+        self._polling_silence = False  # a refresh was asked for because the stream was silent
         self._tasks = TaskSupervisor("health")
         self.changes = 0
 
@@ -133,12 +137,22 @@ class BrokerHealthMonitor:
                                f"(last: {what}: {error})")
 
     def heard(self, update: OrderUpdate) -> None:
-        """Record an order update; one from the stream proves the stream is alive."""
+        """Record an order update; one from the stream proves the stream is alive.
+
+        One found by a poll the silence asked for is an update the stream lost.
+        """
         self._track(update.order)
         if not update.execution_id.startswith(POLLED_PREFIXES):
             self._heard_at = self.clock.now()
+            self._polling_silence = False
             self._set("stream", None)
-        elif not self._working:
+        elif self._polling_silence:
+            silent = self._silence(self.clock.now())
+            self._set("stream", f"the order stream missed an update ({update.event} of "
+                                f"{update.order.symbol}, found by polling after "
+                                f"{silent / 60:.0f} min without a streamed update)")
+        if not self._working:
+            self._polling_silence = False
             self._set("stream", None)  # nothing left to hear about
 
     def _track(self, order: Order) -> None:
@@ -157,16 +171,12 @@ class BrokerHealthMonitor:
         state while the stream is silent.
         """
         now = self.clock.now()
-        if self._working and self._expecting_since is not None:
-            last = max(self._heard_at or self._expecting_since, self._expecting_since)
-            silent = (now - last).total_seconds()
-            if silent >= self.rules.stream_silence_seconds:
-                self._set("stream", f"no order update from the broker for {silent / 60:.0f} min "
-                                    f"while {len(self._working)} orders are working")
+        silent = self._working and self._silence(now) >= self.rules.stream_silence_seconds
         if self.broker is None:
             return
-        if "stream" in self._problems and self._due(now, self._refreshed_at):
+        if (silent or "stream" in self._problems) and self._due(now, self._refreshed_at):
             self._refreshed_at = now
+            self._polling_silence = True
             try:
                 await self.broker.refresh()  # fetch what the stream did not deliver
             except BrokerError as exc:
@@ -177,6 +187,13 @@ class BrokerHealthMonitor:
                 await self.broker.get_account()
             except BrokerError as exc:
                 log.info("broker probe failed: %s", exc)
+
+    def _silence(self, now: datetime) -> float:
+        """Return the seconds since the stream last spoke, counted while orders work."""
+        if self._expecting_since is None:
+            return 0.0
+        last = max(self._heard_at or self._expecting_since, self._expecting_since)
+        return (now - last).total_seconds()
 
     def _due(self, now: datetime, *last: datetime | None) -> bool:
         since = max((t for t in last if t is not None), default=None)

@@ -107,7 +107,7 @@ async def test_a_silent_stream_pauses_entries_recovers_the_missed_fill_and_resum
     await app.advance(60)
     assert not app.health.degraded  # a minute of quiet is not yet a problem
     await app.advance(90)
-    assert app.health.degraded and "no order update" in (app.health.reason() or "")
+    assert app.health.degraded and "missed an update" in (app.health.reason() or "")
     assert said(app, "Broker degraded") == 1
     assert await recorded_fill_qty(app) == 1  # fetched by the monitor's refresh, once
 
@@ -120,6 +120,24 @@ async def test_a_silent_stream_pauses_entries_recovers_the_missed_fill_and_resum
     assert not app.health.degraded and said(app, "Broker recovered") == 1
     thread = "\n".join(m.text() for m in app.h.thread_messages(post.id))
     assert thread.count("entry partial fill") == 1 and thread.count("entry filled") == 1, thread
+    assert app.h.errors == []
+
+
+async def test_an_order_resting_quietly_on_a_healthy_stream_is_polled_but_pauses_nothing(
+    alpaca_app,
+) -> None:
+    app: AlpacaApp = await alpaca_app()
+    post = await app.proposal()
+    await app.h.click(post.id, confirm_id(post))
+    [entry] = buys(app)
+    polls_before = app.alpaca.requests.count(("GET", "/v2/orders"))
+
+    await app.advance(300)  # five minutes without a fill, a cancel or any other update
+
+    assert app.alpaca.orders[entry["id"]]["status"] == "new"  # still resting
+    assert app.alpaca.requests.count(("GET", "/v2/orders")) > polls_before  # looked, found nothing
+    assert not app.health.degraded
+    assert said(app, "Broker degraded") == 0
     assert app.h.errors == []
 
 
