@@ -248,7 +248,7 @@ class ProposalsCog(commands.Cog, name="Proposals"):
             return
         if isinstance(event, OrderFilled) and event.purpose == "entry":
             prop = await self.engine.proposal(proposal_id)
-            line = fill_line(event, prop.limit_price)
+            line = fill_line(event, prop.limit_price, prop.contract)
         else:
             line = event_line(event)
         if line and isinstance(event, OrderFilled | OrderCanceled | OrderRejected):

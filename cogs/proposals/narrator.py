@@ -125,7 +125,7 @@ class ThreadNarrator:
         lines: list[str] = []
         for order in story.orders:
             told = self._told_fill(state, order.order_id)
-            lines += self._missed_fills(story.proposal.limit_price, proposal_id, order, told)
+            lines += self._missed_fills(story.proposal, proposal_id, order, told)
             filled[str(order.order_id)] = max(told, sum(f.qty for f in order.fills))
             self._queued_fills[order.order_id] = filled[str(order.order_id)]
             if order.status in ENDED and not self._told_end(state, order.order_id):
@@ -145,7 +145,7 @@ class ThreadNarrator:
                     symbol=order.symbol, side=order.side, purpose=order.purpose, qty=order.qty,
                     limit_price=order.limit_price)
 
-    def _missed_fills(self, proposal_price: Any, proposal_id: int, order: OrderStory,
+    def _missed_fills(self, proposal: Any, proposal_id: int, order: OrderStory,
                       told: int) -> list[str]:
         out: list[str] = []
         total = 0
@@ -156,7 +156,9 @@ class ThreadNarrator:
             event = OrderFilled(at=f.at, fill_qty=f.qty, fill_price=f.price, filled_qty=total,
                                 complete=total == order.qty, slippage=None,
                                 **self._fields(proposal_id, order))
-            out.append(fill_line(event, proposal_price if order.purpose == "entry" else None))
+            entry = order.purpose == "entry"
+            out.append(fill_line(event, proposal.limit_price if entry else None,
+                                 proposal.contract if entry else None))
         return out
 
     def _end_line(self, proposal_id: int, order: OrderStory) -> str:

@@ -103,13 +103,18 @@ def _(e: OrderRepriced) -> str:
             f"{price(e.limit_price)}")
 
 
-def fill_line(e: OrderFilled, proposal_price: Decimal | None = None) -> str:
-    """Return a fill; an entry fill shows its slippage against the proposal's price."""
+def fill_line(e: OrderFilled, proposal_price: Decimal | None = None,
+              proposal_contract: str | None = None) -> str:
+    """Return a fill; an entry fill shows its slippage against the proposal's price.
+
+    An entry in another contract than the proposal's (the fallback to an alternate) is
+    measured against its own limit: the proposal's price is another option's.
+    """
     what = "filled" if e.complete else "partial fill"
     total = f" ({e.filled_qty}/{e.qty})" if not e.complete or e.fill_qty != e.qty else ""
     slip = ""
     if e.purpose == "entry":
-        if proposal_price is not None:
+        if proposal_price is not None and proposal_contract in (None, e.symbol):
             per_share = e.fill_price - proposal_price
             slip = f", slippage {usd(per_share * 100, sign=True)}/contract vs the proposal"
         elif e.slippage is not None:

@@ -99,6 +99,11 @@ def test_fill_line_reports_slippage_against_the_proposal() -> None:
     assert fill_line(e, Decimal("1.25")) == (
         "💰 entry partial fill: buy 1 SPY250613C00600000 @ 1.30 (1/2), "
         "slippage +$5.00/contract vs the proposal")
+    assert fill_line(e, Decimal("1.25"), "SPY250613C00600000").endswith(
+        "slippage +$5.00/contract vs the proposal")
+    # the fallback to an alternate: the proposal's price is another contract's, so the limit
+    alternate = fill_line(e, Decimal("2.90"), "SPY250613C00605000")
+    assert alternate.endswith("slippage ±$0.00/contract vs the limit"), alternate
     closed = PositionClosed(at=POSTED, position_id=1, contract="X", realized_pnl=Decimal("-12.5"),
                             reason="stop")
     assert event_line(closed) == "🏁 Position closed (stop): realized −$12.50"
