@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 
 from core.brokers.base import Broker, Subscription
@@ -67,7 +68,7 @@ from core.engine.exits import ExitDecision
 from core.engine.marks import LiveMarks, OpenBook
 from core.engine.order_flow import OrderFlow
 from core.engine.position_flow import PositionFlow
-from core.engine.proposal_flow import ProposalFlow
+from core.engine.proposal_flow import ProposalFlow, storage_problem
 from core.engine.proposals import ProposalPlan
 from core.engine.queries import realized_by_day
 from core.engine.recovery import Recovery
@@ -133,6 +134,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._proposal_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._position_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._urgent_exits: dict[int, ExitDecision] = {}  # waiting for a scale-out's cancel
+        self._unrecorded: deque[OrderUpdate] = deque()  # broker events the database refused
+        self._unrecorded_reason: str | None = None
         self._last_bar: dict[str, Bar] = {}
         self._last_mark_event: dict[int, tuple[datetime, Decimal]] = {}
         self._last_marks_at: datetime | None = None
@@ -191,7 +194,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         assert self._updates is not None
         async for upd in self._updates:
             try:
-                await self.on_order_update(upd)
+                await self._record_update(upd)
             except Exception:
                 log.exception("order update %s failed", upd.execution_id)
 
@@ -201,9 +204,37 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         if self._updates is None:
             return 0
         while (upd := self._updates.get_nowait()) is not None:
-            await self.on_order_update(upd)
+            await self._record_update(upd)
             n += 1
         return n
+
+    async def _record_update(self, upd: OrderUpdate | None = None) -> None:
+        """Record ``upd`` after every earlier update still waiting for the database.
+
+        A broker event the database cannot take now (locked, disk full, connection lost) is
+        kept, in order, and tried again at the next update and on every tick: a fill is never
+        dropped (fills are recorded once by execution id, so a retry cannot count one twice).
+        Until all are recorded, new entries are refused with the reason (``order_records``).
+        """
+        if upd is not None:
+            self._unrecorded.append(upd)
+        while self._unrecorded:
+            try:
+                await self.on_order_update(self._unrecorded[0])
+            except (OperationalError, InterfaceError) as exc:
+                if self._unrecorded_reason is None:
+                    log.warning("order updates wait for the database: %s", exc)
+                self._unrecorded_reason = (
+                    f"{len(self._unrecorded)} order updates from the broker are not recorded "
+                    f"yet: {storage_problem(exc)}")
+                return
+            except Exception:
+                self._unrecorded.popleft()  # not the database's doing: never block the rest
+                raise
+            self._unrecorded.popleft()
+        if self._unrecorded_reason is not None:
+            log.warning("every waiting order update is recorded; new entries allowed again")
+            self._unrecorded_reason = None
 
     def trading_date(self, at: datetime | None = None) -> date:
         """Return the New York date of ``at`` (default: now)."""
@@ -372,6 +403,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
 
     async def tick(self) -> None:
         """Do the time-driven work: expire proposals, work orders, mark, time stops, close."""
+        if self._unrecorded:
+            await self._record_update()
         now = self.clock.now()
         if self._proposals_open:
             async with self.db.sessions() as session:
@@ -514,7 +547,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
             open_positions=len(live), open_by_symbol=dict(by_symbol), premium_at_risk=premium,
             day_pnl=day_pnl, buying_power=account.options_buying_power, equity=account.equity,
             signals_with_position=frozenset(p.signal_id for p in live if p.signal_id is not None),
-            loss_halt=halt)
+            loss_halt=halt, unrecorded=self._unrecorded_reason)
 
     # ------------------------------------------------------- daily loss halt --------
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.brokers.errors import BrokerError
 from core.brokers.models import (
@@ -61,7 +61,7 @@ from core.options.sizing import size_position
 log = logging.getLogger(__name__)
 
 
-def storage_problem(exc: OperationalError) -> str:
+def storage_problem(exc: OperationalError | InterfaceError) -> str:
     """Return a failed database write as a sentence safe to show (the driver's words only)."""
     return f"the database cannot be written right now ({str(exc.orig).strip()[:120]})"
 

@@ -106,6 +106,7 @@ class PortfolioView:
     equity: Decimal
     signals_with_position: frozenset[int]
     loss_halt: DailyLossHalt | None = None  # the daily loss latch, when it is on today
+    unrecorded: str | None = None  # broker order updates the database has not taken yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,9 @@ def check_entry(
         out.append(Refusal("trading_state", "new entries are paused (exits still run); /admin resume to continue"))
     if broker_problem:
         out.append(broker_refusal(broker_problem))
+    if view.unrecorded:
+        out.append(Refusal("order_records", f"{view.unrecorded}; new entries wait until every "
+                                            "fill and order change is recorded"))
     if limits.require_market_hours and not view.market_open:
         out.append(Refusal("market_hours", "the market is closed"))
     if view.loss_halt is not None and view.loss_halt.trading_date == view.trading_date:
