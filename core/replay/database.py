@@ -11,7 +11,10 @@ the live ones; only where the sqlite3 calls execute changes. It is meant for a p
 file in a temporary folder, never for the project database shared with a running bot.
 
 Migrating a fresh database takes longer than replaying a quiet day, so :class:`ReplayDatabases`
-migrates one template file once and copies it for every day.
+migrates one template file once and copies it for every day. A database handed back with
+:meth:`~ReplayDatabases.discard` is reused, pointed at the next day's file: one engine (one
+dialect) for a whole backtest, so SQLAlchemy compiles each statement once and its caches, keyed
+by dialect, do not grow day after day.
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ def _connector(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
 
 
+def _url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
 def _fast_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # A replay database is disposable: no fsync.
     cur = dbapi_conn.cursor()
@@ -74,32 +81,53 @@ def _fast_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def inline_database(path: Path) -> Database:
-    """Open the SQLite file at ``path`` with :class:`InlineConnection` connections."""
-    db = Database(f"sqlite+aiosqlite:///{path}",
-                  async_creator=lambda: InlineConnection(partial(_connector, path), 64))
+def inline_database(path: Path | Callable[[], Path]) -> Database:
+    """Open the SQLite file at ``path`` with :class:`InlineConnection` connections.
+
+    ``path`` may be a function: each new connection opens the file it names then.
+    """
+    where = path if callable(path) else (lambda: path)
+    db = Database(_url(where()),
+                  async_creator=lambda: InlineConnection(partial(_connector, where()), 64))
     event.listen(db.engine.sync_engine, "connect", _fast_pragmas)
     return db
+
+
+class _Day:
+    """A database handed out by :class:`ReplayDatabases` and the file it opens now."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = inline_database(lambda: self.path)
 
 
 class ReplayDatabases:
     """Hand out fresh, migrated databases in a private temporary folder.
 
     The first call migrates a template; each database after that is a copy of it. Use as an
-    async context manager; leaving it deletes every file.
+    async context manager; leaving it deletes every file. Days open at the same time get
+    separate databases; a discarded one comes back, on a new file, for a later day.
     """
 
     def __init__(self, on_open: Callable[[Database], None] | None = None) -> None:
-        self._on_open = on_open  # called with each day's database (benchmarks count statements)
+        # called with each day's database (benchmarks count statements); a reused database
+        # comes back to it for each day it serves
+        self._on_open = on_open
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._template: Path | None = None
         self._count = 0
+        self._open: dict[int, _Day] = {}  # by id of the Database handed out
+        self._idle: list[_Day] = []
 
     async def __aenter__(self) -> ReplayDatabases:
         self._dir = tempfile.TemporaryDirectory(prefix="aplus-replay-")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        for day in [*self._idle, *self._open.values()]:
+            await day.db.dispose()
+        self._idle.clear()
+        self._open.clear()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -120,14 +148,23 @@ class ReplayDatabases:
         self._count += 1
         path = folder / f"day-{self._count}.db"
         shutil.copyfile(self._template, path)
-        db = inline_database(path)
+        if self._idle:
+            day = self._idle.pop()
+            await day.db.dispose()  # no pooled connection may still point at the old file
+            day.path = path
+            day.db.url = _url(path)
+        else:
+            day = _Day(path)
+        self._open[id(day.db)] = day
         if self._on_open is not None:
-            self._on_open(db)
-        return db
+            self._on_open(day.db)
+        return day.db
 
     def discard(self, db: Database) -> None:
-        """Delete a database file handed out by :meth:`fresh` (after disposing of it)."""
-        name = db.url.rsplit("/", 1)[-1]
-        if self._dir is not None:
-            for suffix in ("", "-wal", "-shm"):
-                (Path(self._dir.name) / f"{name}{suffix}").unlink(missing_ok=True)
+        """Delete the file of a database handed out by :meth:`fresh` (after disposing of it)."""
+        day = self._open.pop(id(db), None)
+        if day is None:
+            return
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{day.path}{suffix}").unlink(missing_ok=True)
+        self._idle.append(day)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 
 from core.brokers.models import OrderRequest, OrderSide, OrderStatus, OrderType
 from core.brokers.sim import SimBroker
@@ -22,29 +23,65 @@ def exists(path: Path) -> bool:
     return path.exists()
 
 
+def file_of(db) -> Path:
+    """Return the SQLite file a database's URL names."""
+    return Path(make_url(db.url).database)
+
+
+async def _insert_post(db) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO setup_messages (discord_message_id, channel_id, author_id, posted_at, "
+            "raw_text, content_hash, parse_status, warnings, revision, created_at, updated_at) "
+            "VALUES (1, 2, 3, '2025-06-11 13:00:00', 'x', 'h', 'parsed', '[]', 1, "
+            "'2025-06-11 13:00:00', '2025-06-11 13:00:00')"))
+
+
+async def _posts(db) -> int:
+    async with db.sessions() as s:
+        return (await s.execute(select(func.count()).select_from(SetupMessage))).scalar_one()
+
+
 async def test_each_day_gets_its_own_migrated_database_and_nothing_is_left_behind() -> None:
     opened = []
     async with ReplayDatabases(on_open=opened.append) as dbs:
         first, second = await dbs.fresh(), await dbs.fresh()
         assert opened == [first, second]
         assert await first.current_revision() == head_revision()
-        async with first.engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO setup_messages (discord_message_id, channel_id, author_id, posted_at, "
-                "raw_text, content_hash, parse_status, warnings, revision, created_at, updated_at) "
-                "VALUES (1, 2, 3, '2025-06-11 13:00:00', 'x', 'h', 'parsed', '[]', 1, "
-                "'2025-06-11 13:00:00', '2025-06-11 13:00:00')"))
-        async with first.sessions() as s:
-            assert (await s.execute(select(func.count()).select_from(SetupMessage))).scalar_one() == 1
-        async with second.sessions() as s:
-            assert (await s.execute(select(func.count()).select_from(SetupMessage))).scalar_one() == 0
-        path = Path(first.url.rsplit("///", 1)[1])
+        await _insert_post(first)
+        assert await _posts(first) == 1
+        assert await _posts(second) == 0
+        path = file_of(first)
         folder = path.parent
+        assert exists(path)
         await first.dispose()
         dbs.discard(first)
         assert not exists(path)
         await second.dispose()
     assert not exists(folder)
+
+
+
+async def test_a_discarded_database_serves_the_next_day_on_a_new_empty_file() -> None:
+    async with ReplayDatabases() as dbs:
+        first = await dbs.fresh()
+        await _insert_post(first)
+        old = file_of(first)
+        await first.dispose()
+        dbs.discard(first)
+        assert not exists(old)
+        second = await dbs.fresh()
+        # one engine for day after day (SQLAlchemy's caches are per engine), on a new file
+        assert second.engine is first.engine
+        new = file_of(second)
+        assert new != old and exists(new) and not exists(old)
+        assert await second.current_revision() == head_revision()
+        assert await _posts(second) == 0
+        await _insert_post(second)
+        assert await _posts(second) == 1
+        await second.dispose()
+        dbs.discard(second)
+        assert not exists(new)
 
 
 async def _stored_account(db) -> tuple[Decimal, datetime]:
