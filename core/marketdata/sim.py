@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 
@@ -80,6 +81,10 @@ def _ushape(n: int) -> np.ndarray:
     return 0.7 + 0.9 * x**2
 
 
+KEEP_DAYS: Final = 4
+"""Calendar days of bars kept behind the newest day asked for (a Monday keeps the Friday)."""
+
+
 def strike_step(underlying: str, spot: float) -> float:
     """Return the listed strike spacing near the money."""
     if underlying in PENNY_ALL_PRICES:
@@ -128,6 +133,7 @@ class SimMarketData(MarketData):
         self._universe: dict[str, tuple[float, float, int]] = dict(universe or DEFAULT_UNIVERSE)
         self._cache: OrderedDict[tuple[str, date], DayBars] = OrderedDict()
         self._cache_days = cache_days
+        self._newest_day: date | None = None
         # pure functions of their arguments, memoised: the listed expiries of (underlying, day),
         # and the snapshots of the last pricing calls at the latest time priced (exact inputs)
         self._expiries: dict[tuple[str, date], tuple[date, ...]] = {}
@@ -174,10 +180,19 @@ class SimMarketData(MarketData):
             return bars
         path = bars_path(self.bars_dir, symbol, day) if self.bars_dir is not None else None
         bars = read_bars_csv(path) if path is not None and path.is_file() else self._synthetic(symbol, day)
+        if self._newest_day is None or day > self._newest_day:
+            self._newest_day = day
+            self._forget_days_before(day - timedelta(days=KEEP_DAYS))
         self._cache[key] = bars
         if len(self._cache) > self._cache_days:
             self._cache.popitem(last=False)
         return bars
+
+    def _forget_days_before(self, oldest: date) -> None:
+        """Drop the cached bars of days before ``oldest``: a process that trades day after day
+        (the bot, the soak) would otherwise keep every day it ever priced (read back on demand)."""
+        for key in [k for k in self._cache if k[1] < oldest]:
+            del self._cache[key]
 
     def _synthetic(self, symbol: str, day: date) -> DayBars:
         anchor, vol, daily_volume = self._universe[symbol]

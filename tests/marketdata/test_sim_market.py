@@ -40,6 +40,18 @@ async def test_bars_never_show_the_future_and_aggregate_to_five_minutes() -> Non
     assert fives[0].high == max(b.high for b in ones[:5])
 
 
+def test_a_market_priced_day_after_day_keeps_only_the_last_days_in_memory() -> None:
+    m, _ = market()
+    first = datetime(2025, 6, 2, 15, 0, tzinfo=UTC)
+    price_on_first_day = m.price_at("SPY", first)
+    for n in range(30):  # a bot running for six weeks
+        m.price_at("SPY", first + timedelta(days=n))
+        m.price_at("AAPL", first + timedelta(days=n))
+    kept = {day for _symbol, day in m._cache}
+    assert min(kept) >= date(2025, 7, 1) - timedelta(days=4)  # not six weeks of bars
+    assert m.price_at("SPY", first) == price_on_first_day  # an old day is read back on demand
+
+
 async def test_synthetic_paths_are_repeatable_per_seed() -> None:
     a, _ = market(seed=1)
     b, _ = market(seed=1)

@@ -123,12 +123,15 @@ def config(plan: SoakPlan) -> EngineConfig:
 
     The levels fire in the first minutes of the session, when the simulated chain has traded
     only a few contracts, so the volume rule is off (the soak is about load, not selection).
+    Scalps take an expiry at least 31 h away (never the same day's, which would be sold by
+    15:30), so on Thursdays and Fridays that is the next week's Friday: up to 10 days.
     """
     limits = RiskLimits(max_open_positions=plan.max_open, max_per_symbol=1,
                         max_portfolio_premium=Decimal(10**7), daily_loss_limit=Decimal(10**7))
     return EngineConfig(auto_confirm=True, risk=limits,
                         mark_interval_seconds=plan.mark_interval_seconds,
-                        selection=SelectionRules(scalp_min_hours_left=31, min_volume=0))
+                        selection=SelectionRules(scalp_min_hours_left=31, scalp_max_dte=10,
+                                                   min_volume=0))
 
 
 def ny(day: date, at: time) -> datetime:
