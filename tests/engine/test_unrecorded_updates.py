@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 
 from core.brokers.models import OrderStatus
 from core.db.models.trading import FillRow, OrderRow, PositionRow
@@ -26,10 +27,10 @@ from tests.engine.test_full_day import NVDA_PATH, SETUP, SPY_PATH
 
 @contextmanager
 def fills_refused(rig: Rig) -> Iterator[None]:
-    """Make every ``INSERT INTO fills`` fail as SQLite does on a full disk."""
-    def fail(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+    """Make every ``INSERT INTO fills`` fail as a full disk does (on any backend)."""
+    def fail(conn: Any, cursor: Any, sql: str, params: Any, *args: Any) -> None:
         if sql.lstrip().upper().startswith("INSERT INTO FILLS"):
-            raise sqlite3.OperationalError("database or disk is full")
+            raise OperationalError(sql, params, sqlite3.OperationalError("database or disk is full"))
 
     engine = rig.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", fail)
