@@ -173,6 +173,7 @@ class EngineParts:
     _proposal_locks: defaultdict[int, asyncio.Lock]
     _position_locks: defaultdict[int, asyncio.Lock]
     _urgent_exits: dict[int, ExitDecision]
+    _exit_rows: tuple[int, list[PositionRow]] | None
     _last_bar: dict[str, Bar]
     _last_mark_event: dict[int, tuple[datetime, Decimal]]
     _last_snapshot_at: datetime | None

@@ -134,6 +134,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._proposal_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._position_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._urgent_exits: dict[int, ExitDecision] = {}  # waiting for a scale-out's cancel
+        self._exit_rows: tuple[int, list[PositionRow]] | None = None  # by positions version
         self._unrecorded: deque[OrderUpdate] = deque()  # broker events the database refused
         self._unrecorded_reason: str | None = None
         self._last_bar: dict[str, Bar] = {}

@@ -81,12 +81,9 @@ class PositionFlow(EngineParts):
         scale-out. An urgent exit that waits for a scale-out's cancel is remembered and sent
         at the next check once the cancel is done, even if its cause (a flip bar) has passed.
         """
-        async with self.db.sessions() as session:
-            stmt = select(PositionRow).where(
-                PositionRow.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING)))
-            if bar is not None:
-                stmt = stmt.where(PositionRow.underlying == bar.symbol)
-            positions = (await session.execute(stmt)).scalars().all()
+        positions = await self._exit_candidates()
+        if bar is not None:
+            positions = [p for p in positions if p.underlying == bar.symbol]
         now = self.clock.now()
         for pos in positions:
             flipped = flip.exit_reason(pos.direction) if flip is not None else None
@@ -105,6 +102,24 @@ class PositionFlow(EngineParts):
             ):
                 continue
             await self._exit(pos.id, decision)
+
+    async def _exit_candidates(self) -> list[PositionRow]:
+        """Return the open and closing positions (detached rows; read only).
+
+        Read once per positions version: every transaction that writes a position moves the
+        version on (``_writing_positions``), so bars and ticks between two writes share one
+        read instead of a query each. ``_exit`` reads the position again before acting.
+        """
+        cached = self._exit_rows
+        if cached is not None and cached[0] == self._positions_version:
+            return cached[1]
+        version = self._positions_version
+        async with self.db.sessions() as session:
+            rows = list((await session.execute(select(PositionRow).where(
+                PositionRow.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING)))
+                .order_by(PositionRow.id))).scalars().all())
+        self._exit_rows = (version, rows)
+        return rows
 
     async def _exit(self, position_id: int, decision: ExitDecision, *,
                     cancel_working: bool = False) -> tuple[int, str | None]:
