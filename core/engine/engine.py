@@ -93,6 +93,7 @@ from core.events import (
 )
 from core.marketdata.base import MarketData, PriceStream
 from core.marketdata.models import Bar, PriceEventKind
+from core.memory import release_free_memory
 from core.setups import IncomingMessage, IngestOutcome, IngestResult, SetupStore
 from core.tasks import TaskSupervisor
 
@@ -471,6 +472,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._summarised = {d for d in self._summarised if d >= today}
         self._proposal_locks = defaultdict(asyncio.Lock, {
             k: v for k, v in self._proposal_locks.items() if v.locked()})
+        self._position_locks = defaultdict(asyncio.Lock, {
+            k: v for k, v in self._position_locks.items() if v.locked()})
         self._last_mark_event.clear()
         self._last_bar.clear()
         if self._loaded_date != today:
@@ -478,6 +481,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         if self.loss_halt is not None and self.loss_halt.trading_date < today:
             await self._lift_loss_halt("scheduler", "daily_loss_reset",
                                        f"daily loss halt of {self.loss_halt.trading_date} lifted for {today}")
+        release_free_memory()  # a bot running for months keeps yesterday's peak otherwise
 
     # -------------------------------------------------------- admin controls --------
 

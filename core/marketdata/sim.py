@@ -81,8 +81,8 @@ def _ushape(n: int) -> np.ndarray:
     return 0.7 + 0.9 * x**2
 
 
-KEEP_DAYS: Final = 4
-"""Calendar days of bars kept behind the newest day asked for (a Monday keeps the Friday)."""
+KEEP_DAYS: Final = 1
+"""Calendar days of bars kept behind the newest day asked for (older ones are read again)."""
 
 
 def strike_step(underlying: str, spot: float) -> float:
