@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from core.brokers.errors import OrderRejected
+from core.brokers.errors import InvalidOrder, OrderRejected
 from core.brokers.models import Order, OrderRequest, OrderSide, OrderStatus, OrderType
 from core.brokers.sim import SimBroker
 from core.brokers.sim.store import SaveBatch, SimStore
@@ -119,4 +120,31 @@ async def test_reads_wait_for_the_commit_of_what_they_see(
     again = await restarted(db, sim_clock)
     pos = await again.get_position("NVDA")
     assert pos is not None and pos.qty >= seen  # whatever the read reported was already durable
+    await again.close()
+
+
+async def test_ended_orders_of_earlier_days_leave_memory_but_stay_answerable(
+    db: Database, sim_clock: FakeClock, sim_market: SimMarketData
+) -> None:
+    broker = SimBroker(db, sim_clock, sim_market, background=False)
+    await broker.start()
+    filled = await broker.submit_order(buy("NVDA", 2, "day-1"))
+    assert filled.status is OrderStatus.FILLED
+    assert filled.id in broker.exchange.orders
+
+    sim_clock.advance(timedelta(days=1))  # the next morning
+    await broker.get_account()  # any call: the exchange moves to the new day
+    assert filled.id not in broker.exchange.orders  # yesterday's ended order: on disk only
+    assert (await broker.get_order(filled.id)).status is OrderStatus.FILLED
+    by_cid = await broker.get_order_by_client_id("day-1")
+    assert by_cid is not None and (by_cid.id, by_cid.filled_qty) == (filled.id, Decimal(2))
+    with pytest.raises(InvalidOrder, match="already used"):  # a client order id is used once
+        await broker.submit_order(buy("NVDA", 1, "day-1"))
+    await broker.close()
+
+    again = await restarted(db, sim_clock)  # a restart loads only what is open or recent
+    assert filled.id not in again.exchange.orders
+    assert (await again.get_order(filled.id)).status is OrderStatus.FILLED
+    with pytest.raises(InvalidOrder, match="already used"):
+        await again.submit_order(buy("NVDA", 1, "day-1"))
     await again.close()

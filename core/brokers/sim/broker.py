@@ -7,12 +7,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from core.brokers.base import Broker, EventHub, Subscription
-from core.brokers.errors import BrokerError, OrderRejected
+from core.brokers.errors import BrokerError, OrderNotFound, OrderRejected
 from core.brokers.models import (
     Account,
     Order,
@@ -25,7 +25,7 @@ from core.brokers.models import (
 )
 from core.brokers.sim.engine import SimExchange
 from core.brokers.sim.store import SaveBatch, SimStore
-from core.clock import Clock
+from core.clock import NEW_YORK, Clock
 from core.db.session import Database
 from core.marketdata.sim import SimMarketData
 
@@ -85,6 +85,7 @@ class SimBroker(Broker):
         self.background = background
         self.save_idle = save_idle
         self._saved_cash: Decimal | None = None  # the cash in the database, once known
+        self._kept_since: datetime | None = None  # ended orders before this are on disk only
         self.exchange: SimExchange | None = None
         self._hub: EventHub[OrderUpdate] = EventHub()
         self._lock = asyncio.Lock()
@@ -101,11 +102,14 @@ class SimBroker(Broker):
     async def start(self) -> None:
         """Load the account from the database and start the matching loop."""
         now = self.clock.now()
-        cash, until, orders, positions = await self.store.load(self.starting_cash, now)
+        since = self._start_of_day(now)
+        cash, until, orders, client_ids, positions = await self.store.load(
+            self.starting_cash, now, since)
         self._saved_cash = cash
         ex = SimExchange(self.market, cash=cash, processed_until=until, slippage=self.slippage,
                          fee_per_contract=self.fee_per_contract)
-        ex.load(orders, positions)
+        ex.load(orders, positions, client_ids)
+        self._kept_since = since
         self.exchange = ex
         log.info("simulated exchange loaded: cash %s, %d open orders, %d positions",
                  cash, len(ex.open_ids), len(ex.positions))
@@ -141,6 +145,9 @@ class SimBroker(Broker):
             ex = self._ex()
             now = self.clock.now()
             ex.process(now)
+            if (today := self._start_of_day(now)) != self._kept_since:
+                self._kept_since = today  # a new day: yesterday's ended orders live on disk only
+                ex.forget_ended(today)
             try:
                 result = op(ex, now)
             except BaseException as exc:  # still commit what process() changed, then raise
@@ -214,15 +221,32 @@ class SimBroker(Broker):
         return await self._run(op)
 
     async def get_order(self, order_id: str) -> Order:
-        """Return an order by id."""
-        return await self._run(lambda ex, now: ex.get(order_id).snapshot())
+        """Return an order by id (one that ended on an earlier day, from the database)."""
+        try:
+            return await self._run(lambda ex, now: ex.get(order_id).snapshot())
+        except OrderNotFound:
+            stored = await self.store.order(order_id)
+            if stored is None:
+                raise
+            return stored.snapshot()
 
     async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
         """Return the order placed under ``client_order_id``, or None."""
-        def op(ex: SimExchange, now: datetime) -> Order | None:
+        def op(ex: SimExchange, now: datetime) -> Order | str | None:
             oid = ex.by_cid.get(client_order_id)
-            return ex.orders[oid].snapshot() if oid else None
-        return await self._run(op)
+            if oid is None:
+                return None
+            known = ex.orders.get(oid)
+            return known.snapshot() if known is not None else oid
+        found = await self._run(op)
+        if isinstance(found, str):  # ended on an earlier day
+            return await self.get_order(found)
+        return found
+
+    def _start_of_day(self, now: datetime) -> datetime:
+        """Return midnight New York of ``now``'s day, in UTC."""
+        day = now.astimezone(NEW_YORK).date()
+        return datetime.combine(day, time(0), NEW_YORK).astimezone(UTC)
 
     async def cancel_order(self, order_id: str) -> None:
         """Cancel an open order."""

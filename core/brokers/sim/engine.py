@@ -196,8 +196,10 @@ class SimExchange:
         self._seq = 0
 
     # ---- loading -----------------------------------------------------------------
-    def load(self, orders: Iterable[SimOrder], positions: Iterable[SimPosition]) -> None:
-        """Install state read from the store."""
+    def load(self, orders: Iterable[SimOrder], positions: Iterable[SimPosition],
+             client_ids: dict[str, str] | None = None) -> None:
+        """Install state read from the store (``client_ids``: every order's, ended ones too)."""
+        self.by_cid.update(client_ids or {})
         for o in orders:
             self.orders[o.id] = o
             self.by_cid[o.client_order_id] = o.id
@@ -266,7 +268,11 @@ class SimExchange:
         """Validate and place an order; return the existing one for a known client order id."""
         existing = self.by_cid.get(req.client_order_id)
         if existing is not None:
-            return self.orders[existing]
+            known = self.orders.get(existing)
+            if known is None:  # ended on an earlier day: a client order id is used once
+                raise InvalidOrder(f"client order id {req.client_order_id} was already used "
+                                   f"by order {existing}, which has ended")
+            return known
         if req.is_multileg:
             raise InvalidOrder("multi-leg orders are not supported by the simulated exchange yet")
         assert req.symbol is not None and req.side is not None
@@ -318,6 +324,17 @@ class SimExchange:
                 f"insufficient buying power: the order needs ${cost:,.2f}, "
                 f"${max(available, ZERO):,.2f} is available"
             )
+
+    def forget_ended(self, before: datetime) -> int:
+        """Drop from memory the ended orders last changed before ``before``; return how many.
+
+        The store keeps them (``SimStore.order`` answers for them) and their client order ids
+        stay known here, so a process trading day after day holds only its recent orders.
+        """
+        old = [oid for oid, o in self.orders.items() if not o.is_open and o.updated_at < before]
+        for oid in old:
+            del self.orders[oid]
+        return len(old)
 
     def get(self, order_id: str) -> SimOrder:
         """Return an order by id."""

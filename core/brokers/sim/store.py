@@ -38,6 +38,19 @@ def _order_values(o: SimOrder) -> dict[str, object]:
     }
 
 
+def _order_from_row(r: SimOrderRow) -> SimOrder:
+    return SimOrder(
+        id=r.id, client_order_id=r.client_order_id, symbol=r.symbol or "",
+        asset_class=AssetClass(r.asset_class), side=OrderSide(r.side or "buy"),
+        type=OrderType(r.type), time_in_force=TimeInForce(r.time_in_force),
+        qty=r.qty, limit_price=r.limit_price, status=OrderStatus(r.status),
+        created_at=r.created_at, updated_at=r.updated_at, filled_qty=r.filled_qty,
+        filled_avg_price=r.filled_avg_price, reject_reason=r.reject_reason,
+        replaces=r.replaces, replaced_by=r.replaced_by, legs=r.legs,
+        last_fill_minute=r.last_fill_minute,
+    )
+
+
 def _fill_values(f: SimFill) -> dict[str, object]:
     return {"id": f.id, "order_id": f.order_id, "symbol": f.symbol, "side": f.side.value,
             "qty": f.qty, "price": f.price, "fee": f.fee, "filled_at": f.filled_at}
@@ -125,9 +138,14 @@ class SimStore:
         self.engine: AsyncEngine = sessions.kw["bind"]  # the batch writes skip the ORM
 
     async def load(
-        self, starting_cash: Decimal, now: datetime
-    ) -> tuple[Decimal, datetime, list[SimOrder], list[SimPosition]]:
-        """Return (cash, processed_until, orders, positions), creating the account if new."""
+        self, starting_cash: Decimal, now: datetime, since: datetime
+    ) -> tuple[Decimal, datetime, list[SimOrder], dict[str, str], list[SimPosition]]:
+        """Return (cash, processed_until, orders, client order ids, positions).
+
+        The orders are those still open and those changed since ``since``; the older ended
+        ones stay in the database (:meth:`order`), only their client order ids are loaded.
+        The account is created if new.
+        """
         try:
             async with self.sessions.begin() as s:
                 acct = await s.get(SimAccountRow, ACCOUNT_ID)
@@ -135,27 +153,30 @@ class SimStore:
                     acct = SimAccountRow(id=ACCOUNT_ID, cash=starting_cash, starting_cash=starting_cash,
                                          processed_until=now, created_at=now, updated_at=now)
                     s.add(acct)
-                orders = [
-                    SimOrder(
-                        id=r.id, client_order_id=r.client_order_id, symbol=r.symbol or "",
-                        asset_class=AssetClass(r.asset_class), side=OrderSide(r.side or "buy"),
-                        type=OrderType(r.type), time_in_force=TimeInForce(r.time_in_force),
-                        qty=r.qty, limit_price=r.limit_price, status=OrderStatus(r.status),
-                        created_at=r.created_at, updated_at=r.updated_at, filled_qty=r.filled_qty,
-                        filled_avg_price=r.filled_avg_price, reject_reason=r.reject_reason,
-                        replaces=r.replaces, replaced_by=r.replaced_by, legs=r.legs,
-                        last_fill_minute=r.last_fill_minute,
-                    )
-                    for r in (await s.scalars(select(SimOrderRow).order_by(SimOrderRow.created_at))).all()
-                ]
+                ended = [str(st) for st in OrderStatus if st.is_terminal]
+                recent = select(SimOrderRow).where(
+                    SimOrderRow.status.not_in(ended) | (SimOrderRow.updated_at >= since))
+                orders = [_order_from_row(r) for r in
+                          (await s.scalars(recent.order_by(SimOrderRow.created_at))).all()]
+                client_ids = {cid: oid for cid, oid in (await s.execute(select(
+                    SimOrderRow.client_order_id, SimOrderRow.id))).all()}
                 positions = [
                     SimPosition(r.symbol, AssetClass(r.asset_class), r.qty, r.avg_entry_price,
                                 r.realized_pl, r.updated_at)
                     for r in (await s.scalars(select(SimPositionRow))).all()
                 ]
-                return acct.cash, acct.processed_until, orders, positions
+                return acct.cash, acct.processed_until, orders, client_ids, positions
         except SQLAlchemyError as exc:
             raise StorageError(f"could not load the simulated account: {exc.__class__.__name__}") from exc
+
+    async def order(self, order_id: str) -> SimOrder | None:
+        """Return a stored order by id (an ended one the exchange no longer keeps in memory)."""
+        try:
+            async with self.sessions() as s:
+                row = await s.get(SimOrderRow, order_id)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"could not read order {order_id}: {exc.__class__.__name__}") from exc
+        return _order_from_row(row) if row is not None else None
 
     async def save(self, ch: Changes, cash: Decimal, processed_until: datetime) -> None:
         """Write one operation's changes atomically."""
