@@ -268,7 +268,9 @@ class SimMarketData(MarketData):
         key = (underlying, as_of)
         listed = self._expiries.get(key)
         if listed is None:
-            if len(self._expiries) >= self._cache_days:
+            if len(self._expiries) >= self._cache_days or (
+                self._newest_day is not None and as_of > self._newest_day
+            ):  # a new day: the earlier days' lists are not asked for again
                 self._expiries.clear()
                 self._listed.clear()
             listed = self._expiries[key] = tuple(self._list_expiries(underlying, as_of))
