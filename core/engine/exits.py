@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -125,6 +126,21 @@ def _reached(direction: str, price: Decimal, level: Decimal) -> bool:
     return price >= level if direction == "bullish" else price <= level
 
 
+_REGULAR_CLOSE: Final = time(16, 0)
+
+
+def before_close(at: time, session_close: time | None) -> time:
+    """Return ``at`` (a time on a regular 16:00 session) moved to an early close.
+
+    On a half day (13:00 close) a rule set for 15:50 fires at 12:50: the same margin before
+    the close, so positions are never carried past an early close by a clock time.
+    """
+    if session_close is None or session_close >= _REGULAR_CLOSE:
+        return at
+    margin = datetime.combine(date.min, _REGULAR_CLOSE) - datetime.combine(date.min, at)
+    return (datetime.combine(date.min, session_close) - margin).time()
+
+
 def evaluate_exit(
     pos: PositionState,
     rules: ExitRules,
@@ -135,6 +151,7 @@ def evaluate_exit(
     underlying_low: Decimal | None = None,
     option_mark: Decimal | None = None,
     bias_against: str | None = None,
+    session_close: time | None = None,
 ) -> ExitDecision | None:
     """Return the most urgent exit for ``pos`` at ``now``, or None to hold.
 
@@ -146,12 +163,14 @@ def evaluate_exit(
         return None
     local = now.astimezone(NEW_YORK)
     bullish = pos.direction == "bullish"
-    if local.time() >= rules.time_stop:
+    time_stop = before_close(rules.time_stop, session_close)
+    if local.time() >= time_stop:
         return ExitDecision(ExitKind.TIME_STOP, pos.qty_open,
-                            f"time stop {rules.time_stop:%H:%M} New York", pos.targets_hit)
-    if local.date() >= pos.expiry and local.time() >= rules.expiry_day_exit:
+                            f"time stop {time_stop:%H:%M} New York", pos.targets_hit)
+    expiry_exit = before_close(rules.expiry_day_exit, session_close)
+    if local.date() >= pos.expiry and local.time() >= expiry_exit:
         return ExitDecision(ExitKind.EXPIRY, pos.qty_open,
-                            f"expiry day: out by {rules.expiry_day_exit:%H:%M} New York", pos.targets_hit)
+                            f"expiry day: out by {expiry_exit:%H:%M} New York", pos.targets_hit)
     if bias_against and rules.exit_on_bias_flip:
         return ExitDecision(ExitKind.BIAS_FLIP, pos.qty_open, f"bias flipped: {bias_against}",
                             pos.targets_hit)

@@ -17,6 +17,7 @@ from core.brokers.models import (
     client_order_id_for,
 )
 from core.brokers.ticks import round_to_tick, tick_for
+from core.clock import NEW_YORK
 from core.db.models.trading import (
     OrderPurpose,
     OrderRow,
@@ -85,6 +86,9 @@ class PositionFlow(EngineParts):
         if bar is not None:
             positions = [p for p in positions if p.underlying == bar.symbol]
         now = self.clock.now()
+        today = now.astimezone(NEW_YORK).date()
+        close = (self.calendar.session_close(today).astimezone(NEW_YORK).time()
+                 if self.calendar.is_session(today) else None)
         for pos in positions:
             flipped = flip.exit_reason(pos.direction) if flip is not None else None
             state = _position_state(pos)
@@ -93,7 +97,7 @@ class PositionFlow(EngineParts):
                 underlying_close=_d(bar.close) if bar else None,
                 underlying_high=_d(bar.high) if bar else None,
                 underlying_low=_d(bar.low) if bar else None,
-                option_mark=self.mark_of(pos), bias_against=flipped)
+                option_mark=self.mark_of(pos), bias_against=flipped, session_close=close)
             waiting = self._urgent_exits.get(pos.id)
             if waiting is not None and (decision is None or decision.kind is ExitKind.TARGET):
                 decision = waiting

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from core.clock import NEW_YORK
+from core.db.models.trading import PositionRow
+from core.engine.config import EngineConfig
 from core.engine.exits import (
     ExitKind,
     ExitRules,
@@ -16,6 +21,9 @@ from core.engine.exits import (
     initial_stop,
     scale_out_quantities,
 )
+from core.options.select import SelectionRules
+from tests.engine.conftest import ny, write_bars
+from tests.engine.test_urgent_exits import SETUP
 
 RULES = ExitRules()
 MIDDAY = datetime(2025, 6, 11, 16, 0, tzinfo=UTC)  # 12:00 New York
@@ -110,6 +118,46 @@ def test_expiry_day_exit_comes_earlier_than_the_time_stop() -> None:
     d = evaluate_exit(pos, RULES, now=datetime(2025, 6, 11, 19, 30, tzinfo=UTC),
                       underlying_close=D("607.00"))
     assert d.kind is ExitKind.EXPIRY
+
+
+def test_on_a_half_day_the_time_stop_and_expiry_exit_keep_their_margin_before_the_1300_close(
+) -> None:
+    half_day, close = date(2025, 7, 3), time(13, 0)  # the day before Independence Day
+
+    def at(hhmm: str) -> datetime:
+        return datetime.combine(half_day, time.fromisoformat(hhmm), NEW_YORK)
+
+    held = long_call(expiry=date(2025, 7, 11))
+    assert evaluate_exit(held, RULES, now=at("12:49"), underlying_close=D("607.00"),
+                         session_close=close) is None
+    d = evaluate_exit(held, RULES, now=at("12:50"), underlying_close=D("607.00"),
+                      session_close=close)
+    assert d.kind is ExitKind.TIME_STOP and d.qty == 3 and "12:50" in d.reason
+    expiring = long_call(expiry=half_day)
+    d = evaluate_exit(expiring, RULES, now=at("12:30"), underlying_close=D("607.00"),
+                      session_close=close)
+    assert d.kind is ExitKind.EXPIRY and "12:30" in d.reason
+
+
+async def test_a_position_held_into_a_half_day_is_closed_before_the_early_close(
+    rig_factory, tmp_path: Path
+) -> None:
+    write_bars(tmp_path / "bars", "SPY", [("09:30", 605.00), ("09:59", 605.00), ("10:00", 606.90),
+                                         ("13:00", 607.20)], day=date(2025, 7, 3))
+    rig = await rig_factory(EngineConfig(auto_confirm=True,
+                                         selection=SelectionRules(scalp_min_hours_left=31)),
+                            start=ny("09:00", date(2025, 7, 3)))
+    await rig.post(SETUP.replace("Wed Jun 11", "Thu Jul 3"), at="09:00")
+    day = date(2025, 7, 3)
+    async for ev in rig.market.replay(["SPY"], ny("09:30", day), ny("13:01", day), clock=rig.clock):
+        assert ev.bar is not None
+        await rig.engine.on_bar(ev.bar)
+        await rig.step()
+    await rig.bus.drain()
+    async with rig.db.sessions() as s:
+        (pos,) = (await s.execute(select(PositionRow))).scalars().all()
+    assert pos.status == "closed" and pos.exit_reason == "time stop 12:50 New York"
+    assert pos.closed_at is not None and pos.closed_at < ny("13:00", date(2025, 7, 3))
 
 
 def test_bias_flip_against_the_position_exits_unless_disabled() -> None:
