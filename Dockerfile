@@ -1,8 +1,10 @@
 # The bot in a container: slim Python, non-root user, package installed, `python -m bot run`.
 FROM python:3.11-slim
 
+# PYTHONMALLOC=malloc: a bot that trades for weeks stays flat in memory (README, "Memory over weeks").
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONMALLOC=malloc \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 

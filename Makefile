@@ -30,8 +30,9 @@ test-postgres: install
 ## soak: the long variants (HYPOTHESIS_PROFILE=soak): 10,000 fuzzed parser inputs per test,
 ## the second crash chain, and 30 trading days under load with the memory figures
 SOAK_TESTS := tests/parsing/test_fuzz.py tests/crash tests/soak
+# PYTHONMALLOC=malloc: the allocator the bot runs with (see README, "Memory over weeks").
 soak: install
-	HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:randomly $(SOAK_TESTS)
+	PYTHONMALLOC=malloc HYPOTHESIS_PROFILE=soak $(BIN)/python -m pytest -p no:randomly $(SOAK_TESTS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -48,7 +49,7 @@ demo: install
 
 ## run: start the Discord bot (needs DISCORD_TOKEN)
 run: install
-	$(BIN)/python -m bot run
+	PYTHONMALLOC=malloc $(BIN)/python -m bot run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
