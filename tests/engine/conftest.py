@@ -78,6 +78,14 @@ class Rig:
             discord_message_id=message_id, channel_id=77, author_id=5,
             posted_at=ny(at), content=text))
 
+    async def use_broker(self, kind: type[SimBroker]) -> None:
+        """Trade on ``kind`` (a SimBroker with a fault of a test's) instead of the plain one."""
+        await self.broker.close()
+        self.broker = kind(self.db, self.clock, self.market, background=False)
+        await self.broker.start()
+        self.engine.broker = self.broker
+        self.engine._updates = self.broker.order_updates()
+
     async def step(self) -> None:
         """Let the exchange match, hand its events to the engine, and run the timer."""
         await self.broker.sync()

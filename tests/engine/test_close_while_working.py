@@ -42,11 +42,7 @@ async def scale_out_working(rig_factory, tmp_path: Path) -> tuple[Rig, PositionR
     write_bars(tmp_path / "bars", "SPY", SPY_PATH)
     rig = await rig_factory(EngineConfig(auto_confirm=True,
                                          selection=SelectionRules(scalp_min_hours_left=31)))
-    await rig.broker.close()
-    rig.broker = SlowToCancel(rig.db, rig.clock, rig.market, background=False)
-    await rig.broker.start()
-    rig.engine.broker = rig.broker
-    rig.engine._updates = rig.broker.order_updates()
+    await rig.use_broker(SlowToCancel)
     await rig.post(SETUP)
     await rig.run_day(until="10:31")
     pos, orders = await book(rig)

@@ -50,11 +50,7 @@ async def start_rig(rig_factory, tmp_path: Path, spy_path=SPY_PATH) -> tuple[Rig
     write_bars(tmp_path / "bars", "SPY", spy_path)
     write_bars(tmp_path / "bars", "NVDA", NVDA_PATH)
     rig = await rig_factory(CONFIG)
-    await rig.broker.close()
-    rig.broker = FaultyBroker(rig.db, rig.clock, rig.market, background=False)
-    await rig.broker.start()
-    rig.engine.broker = rig.broker
-    rig.engine._updates = rig.broker.order_updates()
+    await rig.use_broker(FaultyBroker)
     await rig.post(SETUP)
     await rig.run_day(until="10:02")
     pid = rig.of(ProposalCreated)[0].proposal_id
