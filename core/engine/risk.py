@@ -10,7 +10,8 @@ Trading states, as in NautilusTrader's risk engine:
 
 Entry rules, in the order they are checked (the first refusal is reported, all are listed):
 ``trading_state``, ``broker_health`` (the broker is not answering reliably, see
-:mod:`core.engine.health`; lifted on its own when it recovers), ``market_hours`` (exchange calendar: holidays and half days), ``daily_loss``
+:mod:`core.engine.health`; lifted on its own when it recovers), ``order_records`` (a broker
+order event the database could not take yet waits to be recorded), ``market_hours`` (exchange calendar: holidays and half days), ``daily_loss``
 (the day's P&L, realized by today's fills net of their fees plus the unrealized P&L of what is
 held, at or below minus the limit halts entries for the rest of the New York trading day: the
 halt is a latch, see :class:`DailyLossHalt`),
