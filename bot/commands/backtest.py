@@ -16,15 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bot.commands.replay import DEFAULT_BARS, DEFAULT_REPORTS, add_engine_options
-from bot.replay_view import compare_lines, performance_lines
-from core.calendar import MarketCalendar
-from core.engine.config import load_engine_config
-from core.replay.backtest import BacktestDay, SkippedDay, plan_days, run_backtest
-from core.replay.backtest_report import write_backtest_report
-from core.replay.driver import ReplayError
+
+# The backtest machinery is imported by the functions that run it (see bot.commands.replay).
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
+    from core.replay.driver import ReplayError
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -61,6 +57,15 @@ def _read_summary(path: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest (or the comparison) and print the figures; return the exit status."""
+    from tqdm import tqdm
+
+    from bot.replay_view import compare_lines, performance_lines
+    from core.calendar import MarketCalendar
+    from core.engine.config import load_engine_config
+    from core.replay.backtest import BacktestDay, SkippedDay, plan_days, run_backtest
+    from core.replay.backtest_report import write_backtest_report
+    from core.replay.driver import ReplayError
+
     if args.compare:
         a, b = (_read_summary(p) for p in args.compare)
         for line in compare_lines(a, b, (str(args.compare[0]), str(args.compare[1]))):

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.commands.replay import DEFAULT_BARS, iso_date
-from core.calendar import MarketCalendar
 from core.config import Settings, load_settings
 from core.errors import ConfigError
-from core.replay.bars_fetch import FetchedDay, FetchStatus, fetch_day_bars
+
+# The fetching machinery is imported by the functions that run it (see bot.commands.replay).
+if TYPE_CHECKING:
+    from core.replay.bars_fetch import FetchedDay
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 async def fetch_with(settings: Settings, args: argparse.Namespace) -> list[FetchedDay]:
     """Fetch with the Alpaca adapter built from ``settings``."""
     from core.brokers.alpaca.market import AlpacaMarketData  # alpaca-py only when asked
+    from core.calendar import MarketCalendar
+    from core.replay.bars_fetch import fetch_day_bars
 
     market = AlpacaMarketData(settings)
     try:
@@ -50,6 +55,8 @@ async def fetch_with(settings: Settings, args: argparse.Namespace) -> list[Fetch
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Fetch the bars and say what was written; exit 1 when a symbol had no bars."""
+    from core.replay.bars_fetch import FetchStatus
+
     settings = load_settings()
     if not settings.has_alpaca_keys:
         raise ConfigError("bars fetch needs ALPACA_API_KEY and ALPACA_SECRET_KEY "

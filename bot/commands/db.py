@@ -6,7 +6,8 @@ import argparse
 import asyncio
 
 from core.config import load_settings
-from core.db.session import Database, head_revision
+
+# SQLAlchemy and Alembic are imported by the functions that run the command.
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_upgrade(args: argparse.Namespace) -> int:
     """Apply migrations and report the revision."""
+    from core.db.session import Database
+
     settings = load_settings()
 
     async def go() -> str | None:
@@ -39,6 +42,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 def run_current(args: argparse.Namespace) -> int:
     """Print the database's revision and the newest one shipped."""
+    from core.db.session import Database, head_revision
+
     settings = load_settings()
 
     async def go() -> str | None:

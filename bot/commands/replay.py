@@ -17,20 +17,15 @@ import sys
 import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.replay_view import MARK_EVERY, day_summary_lines, timeline_lines
-from core.calendar import MarketCalendar
-from core.config import load_settings
-from core.db.session import Database
-from core.engine.config import EngineConfig, load_engine_config
-from core.replay.driver import ReplayError, ReplayResult, SetupSource, parse_setup, run_replay
-from core.replay.policy import ConfirmPolicy
-from core.replay.report import json_summary, write_day_report
-from core.replay.sources import dated_setup_files, read_setup_file, stored_setup
-from core.replay.synthetic import setup_levels, write_synthetic_day
+# The replay machinery (engine, database, charts) takes about a second to import: it is
+# imported inside the functions that run the command, so that registering this subcommand
+# (every ``python -m bot`` run does) costs nothing.
+if TYPE_CHECKING:
+    from core.engine.config import EngineConfig
+    from core.replay.driver import ReplayResult, SetupSource
+    from core.replay.policy import ConfirmPolicy
 
 DEFAULT_BARS = Path("data/bars")
 DEFAULT_SETUPS = Path("data/samples/aplus")
@@ -45,10 +40,21 @@ def iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def _confirm_policy(value: str) -> ConfirmPolicy:
+    from core.replay.policy import ConfirmPolicy
+
+    return ConfirmPolicy(value)
+
+
+# argparse names the type in its error ("invalid ConfirmPolicy value: 'x'"), as before.
+_confirm_policy.__name__ = "ConfirmPolicy"
+
+
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     """Add ``--confirm``, ``--config FILE`` and repeatable ``--set key=value`` (shared)."""
-    p.add_argument("--confirm", type=ConfirmPolicy, choices=list(ConfirmPolicy),
-                   default=ConfirmPolicy.ALL, metavar="POLICY",
+    # A text default goes through ``type`` too, so ``args.confirm`` is always a ConfirmPolicy;
+    # an unknown policy fails in ``type``, so no ``choices`` list is needed (METAVAR is shown).
+    p.add_argument("--confirm", type=_confirm_policy, default="all", metavar="POLICY",
                    help="who confirms proposals: all, none, first-per-ticker (default all)")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="engine parameters as a JSON or TOML file (the EngineConfig fields, nested)")
@@ -89,6 +95,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _no_database_file(url: str) -> bool:
     """Tell whether ``url`` is a SQLite file that does not exist (opening it would create it)."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     return (parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
             and not Path(parsed.database).is_file())
@@ -96,6 +104,11 @@ def _no_database_file(url: str) -> bool:
 
 async def _stored(url: str, day: date) -> SetupSource | None:
     """Return the post stored for ``day`` in the project database, if there is one to read."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.db.session import Database
+    from core.replay.sources import stored_setup
+
     if _no_database_file(url):
         return None  # no database yet: do not create one just to look
     db = Database(url)
@@ -108,6 +121,10 @@ async def _stored(url: str, day: date) -> SetupSource | None:
 
 
 async def _find_setup(args: argparse.Namespace) -> SetupSource:
+    from core.config import load_settings
+    from core.replay.driver import ReplayError
+    from core.replay.sources import dated_setup_files, read_setup_file
+
     if args.setup is not None:
         return read_setup_file(args.setup, args.date)
     if args.date is None:
@@ -124,11 +141,17 @@ async def _find_setup(args: argparse.Namespace) -> SetupSource:
 
 def run(args: argparse.Namespace) -> int:
     """Replay the day, print it, write the report; return the exit status."""
+    from core.engine.config import load_engine_config
+
     config = load_engine_config(args.config, args.overrides)
     return asyncio.run(_replay_and_report(args, config))
 
 
 async def _replay_and_report(args: argparse.Namespace, config: EngineConfig) -> int:
+    from core.calendar import MarketCalendar
+    from core.replay.driver import parse_setup, run_replay
+    from core.replay.synthetic import setup_levels, write_synthetic_day
+
     setup = await _find_setup(args)
     calendar = MarketCalendar()
     if not args.synthetic:
@@ -145,6 +168,9 @@ async def _replay_and_report(args: argparse.Namespace, config: EngineConfig) -> 
 
 
 def _finish(args: argparse.Namespace, result: ReplayResult) -> int:
+    from bot.replay_view import MARK_EVERY, day_summary_lines, timeline_lines
+    from core.replay.report import json_summary, write_day_report
+
     out = sys.stdout
     timeline = timeline_lines(result, None if args.all_marks else MARK_EVERY)
     for line in timeline:
