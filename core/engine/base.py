@@ -39,7 +39,7 @@ from core.marketdata.models import Bar, OptionContract
 from core.setups import SetupStore
 
 if TYPE_CHECKING:
-    from core.engine.marks import LiveMarks, OpenBook
+    from core.engine.marks import LiveMarks, OpenBook, Snapshot
 
 CENT = Decimal("0.01")
 OPEN_ORDER_STATES = ("pending_submit", "submitted", "new", "accepted", "pending_new",
@@ -177,6 +177,8 @@ class EngineParts:
     _last_bar: dict[str, Bar]
     _last_mark_event: dict[int, tuple[datetime, Decimal]]
     _last_snapshot_at: datetime | None
+    _last_write_at: datetime | None
+    _snapshots: list[Snapshot]
     _positions_version: int
     _open_book: OpenBook | None
     _orders_working: bool

@@ -45,7 +45,12 @@ class EngineConfig(BaseModel):
     auto_confirm: bool = Field(False, description="Confirm proposals that pass every risk check.")
     bias_mode: BiasMode = Field(BiasMode.WARN, description="block, warn or allow signals against the bias.")
     mark_interval_seconds: int = Field(5, ge=1, le=3600)
-    snapshot_interval_seconds: int = Field(60, ge=1, le=86_400)
+    snapshot_interval_seconds: int = Field(
+        60, ge=1, le=86_400, description="How often each open position's mark is kept as a snapshot.")
+    snapshot_write_seconds: int = Field(
+        300, ge=1, le=86_400,
+        description="How often the kept snapshots are written to the database (and the open "
+                    "positions read again from it).")
     mark_event_min_seconds: int = Field(60, ge=0, description="Throttle of P&L updates per position.")
     mark_event_min_change_pct: float = Field(5.0, ge=0, description="P&L change (% of cost) worth an update.")
     fee_per_contract: Decimal = Field(

@@ -65,7 +65,7 @@ from core.engine.base import (
 from core.engine.bias import BiasFlip, BiasSpec, BiasTracker
 from core.engine.config import EngineConfig
 from core.engine.exits import ExitDecision
-from core.engine.marks import LiveMarks, OpenBook
+from core.engine.marks import LiveMarks, OpenBook, Snapshot
 from core.engine.order_flow import OrderFlow
 from core.engine.position_flow import PositionFlow
 from core.engine.proposal_flow import ProposalFlow, storage_problem
@@ -142,6 +142,8 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self._last_mark_event: dict[int, tuple[datetime, Decimal]] = {}
         self._last_marks_at: datetime | None = None
         self._last_snapshot_at: datetime | None = None
+        self._last_write_at: datetime | None = None  # snapshots written, positions re-read
+        self._snapshots: list[Snapshot] = []  # taken, not yet written
         self._summarised: set[date] = set()
         self._loaded_date: date | None = None
         self._stream: PriceStream | None = None
@@ -176,8 +178,15 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
             self._tasks.spawn(self._consume_updates(), "order-updates")
 
     async def stop(self) -> None:
-        """Stop background work (open orders stay with the broker and are reconciled later)."""
+        """Stop background work and write the buffered snapshots.
+
+        Open orders stay with the broker and are reconciled at the next start.
+        """
         await self._tasks.close()
+        try:
+            await self.write_snapshots()
+        except Exception:
+            log.exception("the last %d position snapshots could not be written", len(self._snapshots))
         if self._stream is not None:
             await self._stream.close()
         if self._updates is not None:

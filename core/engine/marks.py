@@ -3,9 +3,10 @@
 A mark pass prices every open (or closing) position from one batch of option quotes. Reading
 1,000 position rows every few seconds cost more than the pricing, so the engine keeps an
 :class:`OpenBook` of what the pass needs: id, contract, underlying, quantity, average entry and
-the last stored underlying price. The engine re-reads it from the database when it has written
-a position since the book was read (every such transaction bumps a version after it ends,
-committed or not), at every snapshot, and at a restart (a new engine starts without one).
+the last stored underlying price and Greeks. The engine re-reads it from the database when it
+has written a position since the book was read (every such transaction bumps a version after it
+ends, committed or not), each time it writes the snapshots, and at a restart (a new engine
+starts without one).
 
 A pass makes a :class:`MarkPass`: one price and one set of Greeks per contract, and the
 portfolio exposure summed with numpy. :class:`LiveMarks` serves the :class:`LiveMark` of a
@@ -38,7 +39,19 @@ class HeldPosition(NamedTuple):
     qty_open: int
     avg_entry: Decimal
     last_underlying: Decimal | None
-    greeks: dict[str, Any] | None = None  # the stored JSON, read only when a snapshot is due
+    greeks: dict[str, Any] | None = None  # the stored JSON
+
+
+class Snapshot(NamedTuple):
+    """A position's mark at one snapshot, waiting in memory to be written."""
+
+    position_id: int
+    at: datetime
+    mark: Decimal
+    underlying: Decimal | None
+    unrealized: Decimal
+    greeks: dict[str, float]  # the snapshot row's
+    stored_greeks: dict[str, Any]  # the position row's: its stored keys with these on top
 
 
 class OpenBook:

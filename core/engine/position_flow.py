@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
@@ -35,7 +34,7 @@ from core.engine.base import (
 )
 from core.engine.bias import BiasFlip
 from core.engine.exits import ExitDecision, ExitKind, evaluate_exit
-from core.engine.marks import HeldPosition, MarkPass, OpenBook
+from core.engine.marks import HeldPosition, MarkPass, OpenBook, Snapshot
 from core.engine.risk import (
     check_exit,
 )
@@ -338,23 +337,22 @@ class PositionFlow(EngineParts):
             await audit(session, self.clock.now(), actor, "flatten", "engine", None, actions=done)
         return done
 
-    async def _held_positions(self, *, with_greeks: bool) -> OpenBook:
+    async def _held_positions(self, *, reread: bool = False) -> OpenBook:
         """Return the open and closing positions, from the cache unless a position was written.
 
         The book is read again when the engine has written a position since (see
-        ``_writing_positions``), and whenever the stored Greeks are wanted (each snapshot), so
-        a change made behind the engine's back is seen within one snapshot interval.
+        ``_writing_positions``), and when ``reread`` (each time the snapshots are written), so a
+        change made behind the engine's back is seen within ``snapshot_write_seconds``.
         """
         book = self._open_book
-        if book is not None and not with_greeks and book.version == self._positions_version:
+        if book is not None and not reread and book.version == self._positions_version:
             return book
         version = self._positions_version
         P = PositionRow.__table__.c  # plain columns: rows, not ORM entities
-        cols = [P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying]
-        if with_greeks:
-            cols.append(P.greeks)
         async with self.db.sessions() as session:
-            rows = (await session.execute(select(*cols).where(
+            rows = (await session.execute(select(
+                P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying,
+                P.greeks).where(
                 P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))).order_by(P.id))).all()
         book = OpenBook([HeldPosition(*r) for r in rows], version)
         self._open_book = book
@@ -364,8 +362,10 @@ class PositionFlow(EngineParts):
         """Mark open positions from option quotes (mid; last when one side is missing).
 
         The latest marks are kept in memory (:attr:`marks`), where the exit rules and the
-        queries read them; the database gets them, with a snapshot row per position, every
-        ``snapshot_interval_seconds``.
+        queries read them. Every ``snapshot_interval_seconds`` a snapshot of each marked
+        position (its mark, P&L, Greeks) joins a buffer in memory; every
+        ``snapshot_write_seconds`` the buffer is written, one row per snapshot, with the latest
+        marks on the position rows, in one transaction (and at :meth:`stop`).
 
         The positions come from a cache the engine keeps current (:meth:`_held_positions`), the
         quotes are fetched together, and the portfolio's exposure, the sum over positions of
@@ -376,10 +376,12 @@ class PositionFlow(EngineParts):
         now = self.clock.now()
         snapshot_due = (self._last_snapshot_at is None or
                         (now - self._last_snapshot_at).total_seconds() >= self.config.snapshot_interval_seconds)
-        book = await self._held_positions(with_greeks=snapshot_due)
+        write_due = (self._last_write_at is None or
+                     (now - self._last_write_at).total_seconds() >= self.config.snapshot_write_seconds)
+        book = await self._held_positions(reread=write_due)
         quotes = await self.market.option_quotes(list(book.contracts)) if book.contracts else {}
         if book.version != self._positions_version:  # a fill or close landed while quoting
-            book = await self._held_positions(with_greeks=snapshot_due)
+            book = await self._held_positions()
         under_now = {u: Decimal(str(bar.close)) for u in book.underlyings
                      if (bar := self._last_bar.get(u)) is not None}
         marks = MarkPass(book, quotes, now, under_now)
@@ -387,8 +389,11 @@ class PositionFlow(EngineParts):
         marked = marks.marked_indices()
         events = self._mark_events(marks, marked, now)
         if snapshot_due and marked:
-            await self._store_marks(marks, marked, now)
-            self._last_snapshot_at = now  # the interval runs from the last snapshot written
+            self._keep_snapshots(marks, marked, now)
+            self._last_snapshot_at = now  # the interval runs from the last snapshot taken
+        if write_due:
+            self._last_write_at = now
+            await self.write_snapshots()
         self.exposure = marks.exposure
         for event in events:
             self.bus.publish(event)
@@ -427,28 +432,44 @@ class PositionFlow(EngineParts):
                                          underlying_price=live.underlying))
         return events
 
-    async def _store_marks(self, marks: MarkPass, marked: list[int], now: datetime) -> None:
-        """Write the marks of ``marked`` positions and a snapshot row each, in one transaction."""
-        updates: list[dict[str, Any]] = []
-        snapshots: list[dict[str, Any]] = []
+    def _keep_snapshots(self, marks: MarkPass, marked: list[int], now: datetime) -> None:
+        """Add a snapshot of each ``marked`` position to the buffer :meth:`write_snapshots` empties."""
         book = marks.book
         for i in marked:
             pos = book.positions[i]
             live = marks.mark_at(i)
             assert live is not None
-            updates.append({"pid": pos.id, "m": live.mark, "u": live.unrealized,
-                            "up": live.underlying,
-                            "g": {**(pos.greeks or {}), **live.greeks, "iv": live.iv}})
-            snapshots.append({"position_id": pos.id, "at": now, "mark": live.mark,
-                              "underlying_price": live.underlying,
-                              "unrealized_pnl": live.unrealized, "greeks": live.greeks})
+            self._snapshots.append(Snapshot(
+                pos.id, now, live.mark, live.underlying, live.unrealized, live.greeks,
+                {**(pos.greeks or {}), **live.greeks, "iv": live.iv}))
+            book.last_underlying[i] = live.underlying  # the cache mirrors the stored column
+
+    async def write_snapshots(self) -> None:
+        """Write the buffered snapshots, and the latest of each on its position, in one transaction.
+
+        A position no longer open or closing keeps its stored mark (it was closed since, by
+        the engine or behind its back); its snapshots taken while it was held are written.
+        """
+        if not self._snapshots:
+            return
+        taken = self._snapshots
+        self._snapshots = []
+        latest = {s.position_id: s for s in taken}
         table = PositionRow.__table__
-        async with self.db.sessions.begin() as session:
-            await session.execute(
-                update(table).where(table.c.id == bindparam("pid")).values(
-                    last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
-                    last_underlying=bindparam("up"), greeks=bindparam("g")),
-                updates)
-            await session.execute(insert(PositionSnapshot.__table__), snapshots)
-        for i, row in zip(marked, updates, strict=True):
-            book.last_underlying[i] = row["up"]  # the cache mirrors the stored column
+        try:
+            async with self.db.sessions.begin() as session:
+                await session.execute(
+                    update(table).where(
+                        table.c.id == bindparam("pid"),
+                        table.c.status != PositionStatus.CLOSED).values(
+                        last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
+                        last_underlying=bindparam("up"), greeks=bindparam("g")),
+                    [{"pid": s.position_id, "m": s.mark, "u": s.unrealized, "up": s.underlying,
+                      "g": s.stored_greeks} for s in latest.values()])
+                await session.execute(insert(PositionSnapshot.__table__), [
+                    {"position_id": s.position_id, "at": s.at, "mark": s.mark,
+                     "underlying_price": s.underlying, "unrealized_pnl": s.unrealized,
+                     "greeks": s.greeks} for s in taken])
+        except Exception:
+            self._snapshots = taken + self._snapshots  # kept for the next write
+            raise

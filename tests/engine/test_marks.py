@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from core.clock import NEW_YORK
 from core.db.models.trading import PositionRow, PositionSnapshot
 from core.engine.config import EngineConfig
 from core.engine.engine import TradingEngine
@@ -24,7 +25,8 @@ async def test_marking_prices_the_position_and_sums_the_portfolio_greeks(rig_fac
                                          selection=SelectionRules(scalp_min_hours_left=31)))
     await rig.post(SETUP)
     await rig.run_day(until="10:20")  # SPY long calls, NVDA long calls, both open
-    exposure = await rig.engine.mark_positions()  # the first pass also stores a snapshot
+    exposure = await rig.engine.mark_positions()
+    await rig.engine.write_snapshots()  # what the timer does every snapshot_write_seconds
     async with rig.db.sessions() as s:
         positions = (await s.execute(select(PositionRow).where(PositionRow.status == "open"))).scalars().all()
         snaps = (await s.execute(select(PositionSnapshot))).scalars().all()
@@ -210,3 +212,71 @@ async def test_a_close_landing_while_the_pass_waits_for_quotes_is_not_marked(
     exposure = await rig.engine.mark_positions()
     assert set(await open_positions(rig)) == {"SPY"}
     assert exposure.positions == 1 and set(rig.engine.marks) == {held["SPY"].id}
+
+
+# --- snapshots: taken every snapshot_interval_seconds, written every snapshot_write_seconds ---
+
+async def stored_snapshots(rig) -> list[tuple[int, str]]:
+    async with rig.db.sessions() as s:
+        rows = (await s.execute(select(PositionSnapshot.position_id, PositionSnapshot.at)
+                                .order_by(PositionSnapshot.id))).all()
+    return [(pid, at.astimezone(NEW_YORK).strftime("%H:%M")) for pid, at in rows]
+
+
+async def test_snapshots_are_kept_in_memory_and_written_together(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    rig.engine.config = rig.engine.config.model_copy(update={
+        "snapshot_interval_seconds": 60, "snapshot_write_seconds": 300})
+    spy = (await open_positions(rig))["SPY"]
+    rig.clock.advance(timedelta(seconds=300))
+    await rig.engine.mark_positions()  # 10:25: written (at least 5 minutes since the last)
+    written = len(await stored_snapshots(rig))
+    for _ in range(4):  # 10:26 .. 10:29: taken, not written
+        rig.clock.advance(timedelta(seconds=60))
+        await rig.engine.mark_positions()
+    assert len(await stored_snapshots(rig)) == written
+    async with rig.db.sessions() as s:
+        before = (await s.get(PositionRow, spy.id)).last_mark
+    rig.clock.advance(timedelta(seconds=60))  # 10:30: five minutes since the last write
+    await rig.engine.mark_positions()
+    new = (await stored_snapshots(rig))[written:]
+    assert [at for pid, at in new if pid == spy.id] == ["10:26", "10:27", "10:28", "10:29", "10:30"]
+    async with rig.db.sessions() as s:
+        stored = (await s.get(PositionRow, spy.id)).last_mark
+    assert stored == rig.engine.marks[spy.id].mark  # the position row has the latest mark
+    assert stored != before
+
+
+async def test_stopping_the_engine_writes_the_snapshots_still_in_memory(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    rig.engine.config = rig.engine.config.model_copy(update={
+        "snapshot_interval_seconds": 60, "snapshot_write_seconds": 3600})
+    spy = (await open_positions(rig))["SPY"]
+    await rig.engine.mark_positions()
+    written = len(await stored_snapshots(rig))
+    rig.clock.advance(timedelta(seconds=60))
+    await rig.engine.mark_positions()  # 10:21, kept in memory
+    assert len(await stored_snapshots(rig)) == written
+    await rig.engine.stop()
+    assert (spy.id, "10:21") in await stored_snapshots(rig)
+
+
+async def test_a_position_closed_before_the_write_keeps_its_closing_mark(rig_factory, tmp_path: Path) -> None:
+    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
+    rig.engine.config = rig.engine.config.model_copy(update={
+        "snapshot_interval_seconds": 60, "snapshot_write_seconds": 300})
+    nvda = (await open_positions(rig))["NVDA"]
+    rig.clock.advance(timedelta(seconds=300))
+    await rig.engine.mark_positions()  # 10:25: written
+    rig.clock.advance(timedelta(seconds=60))
+    await rig.engine.mark_positions()  # 10:26: NVDA's snapshot kept in memory
+    async with rig.db.sessions.begin() as s:  # closed behind the engine's back, mark settled
+        pos = await s.get(PositionRow, nvda.id)
+        pos.status, pos.qty_open, pos.last_mark = "closed", 0, Decimal("0.01")
+    rig.clock.advance(timedelta(seconds=240))
+    await rig.engine.mark_positions()  # 10:30: written; the book is read again first
+    assert (nvda.id, "10:26") in await stored_snapshots(rig)  # taken while it was held
+    assert (nvda.id, "10:30") not in await stored_snapshots(rig)
+    async with rig.db.sessions() as s:
+        assert (await s.get(PositionRow, nvda.id)).last_mark == Decimal("0.01")
+    assert nvda.id not in rig.engine.marks
