@@ -37,8 +37,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"where the report goes (default {DEFAULT_REPORTS}/backtest-<first>-<last>)")
     p.add_argument("--compare", nargs=2, type=Path, metavar=("A.json", "B.json"),
                    help="print two runs' summary.json side by side (runs nothing)")
+    p.add_argument("--jobs", type=_jobs, metavar="N",
+                   help="worker processes running days side by side (default: one per usable "
+                        "CPU; 1 runs every day in this process); the results are the same")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run)
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
@@ -62,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.replay_view import compare_lines, performance_lines
     from core.calendar import MarketCalendar
     from core.engine.config import load_engine_config
-    from core.replay.backtest import BacktestDay, SkippedDay, plan_days, run_backtest
+    from core.replay.backtest import BacktestDay, SkippedDay, plan_days, run_backtest, usable_cpus
     from core.replay.backtest_report import write_backtest_report
     from core.replay.driver import ReplayError
 
@@ -88,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(run_backtest(args.setups, args.bars_dir, config=config,
                                           policy=args.confirm, calendar=calendar, on_day=on_day,
-                                          days=planned or None))
+                                          days=planned or None, jobs=args.jobs or usable_cpus()))
     finally:
         bar.close()
     result = result if not skipped else type(result)(

@@ -8,15 +8,24 @@ run; each day records the process's resident memory after it, to show that.
 
 Days are independent: the simulated account starts with the same cash every day and a position
 still open at the close (there should be none: the time stop is 15:50) is reported, not
-carried.
+carried. So with ``jobs`` above 1 the days are shared out to that many worker processes, each
+running them exactly as above (its own template, database, event loop) and sending back each
+day's figures and trades; the result is put together in date order, the same whatever ``jobs``
+(the per-day seconds and memory aside, which are each worker's).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
+import os
 import resource
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -63,6 +72,7 @@ class BacktestDay:
     seconds: float
     rss_kb: int | None  # resident memory after the day (Linux), None elsewhere
     peak_rss_kb: int  # the process's peak so far
+    worker: int = 0  # the process that ran the day (its pid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +136,96 @@ def _day_figures(r: ReplayResult, seconds: float) -> BacktestDay:
     return BacktestDay(
         trading_date=r.trading_date, symbols=r.symbols, counts=r.counts,
         open_positions=r.open_positions, synthetic=r.synthetic, seconds=seconds,
-        rss_kb=_rss_kb(), peak_rss_kb=_peak_kb())
+        rss_kb=_rss_kb(), peak_rss_kb=_peak_kb(), worker=os.getpid())
+
+
+def usable_cpus() -> int:
+    """Return how many CPUs this process may run on (the default number of jobs)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+Outcome = tuple[BacktestDay | SkippedDay, tuple[TradeRecord, ...]]
+
+
+async def _run_day(day: PlannedDay, *, bars_dir: Path, config: EngineConfig,
+                   policy: ConfirmPolicy, calendar: MarketCalendar,
+                   databases: ReplayDatabases) -> Outcome:
+    """Replay one planned day; return its figures (or why it was skipped) and its trades."""
+    started = time.perf_counter()
+    try:
+        source = read_setup_file(day.setup_path, day.trading_date)
+        r = await run_replay(source, bars_dir=bars_dir, config=config, policy=policy,
+                             day=day.trading_date, calendar=calendar, databases=databases)
+    except ReplayError as exc:
+        return SkippedDay(day.trading_date, day.setup_path, str(exc)), ()
+    # only the figures and the trades leave: the day's events and proposals go now
+    return _day_figures(r, time.perf_counter() - started), r.trades
+
+
+class _Worker:
+    """A worker process's own event loop, calendar and replay databases, kept for its days."""
+
+    current: _Worker | None = None
+
+    def __init__(self, folder: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.calendar = MarketCalendar()
+        self.databases = ReplayDatabases(folder=Path(folder))
+        self.loop.run_until_complete(self.databases.__aenter__())
+
+
+def _start_worker(folder: str) -> None:
+    _Worker.current = _Worker(folder)
+
+
+def _day_in_worker(day: PlannedDay, bars_dir: Path, config: EngineConfig,
+                   policy: ConfirmPolicy) -> Outcome:
+    w = _Worker.current
+    assert w is not None, "the worker was not started"
+    return w.loop.run_until_complete(_run_day(
+        day, bars_dir=bars_dir, config=config, policy=policy, calendar=w.calendar,
+        databases=w.databases))
+
+
+async def _run_in_processes(planned: Sequence[PlannedDay], jobs: int, *, bars_dir: Path,
+                            config: EngineConfig, policy: ConfirmPolicy,
+                            report: Callable[[BacktestDay | SkippedDay], None]) -> list[Outcome]:
+    """Run the days on ``jobs`` worker processes; return the outcomes in ``planned`` order.
+
+    ``report`` is called with each day as it finishes (in the order they finish). Workers are
+    started fresh (``spawn``: nothing of this process's state is inherited) and their database
+    files go to one temporary folder deleted at the end.
+    """
+    loop = asyncio.get_running_loop()
+    outcomes: list[Outcome | None] = [None] * len(planned)
+    with tempfile.TemporaryDirectory(prefix="aplus-backtest-") as folder, ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(folder,)) as pool:
+
+        async def one(i: int) -> int:
+            outcomes[i] = await loop.run_in_executor(
+                pool, _day_in_worker, planned[i], bars_dir, config, policy)
+            return i
+
+        pending = [asyncio.ensure_future(one(i)) for i in range(len(planned))]
+        try:
+            for next_done in asyncio.as_completed(pending):
+                try:
+                    i = await next_done
+                except BrokenProcessPool:
+                    raise ReplayError("a backtest worker process died (out of memory?); "
+                                      "run again with --jobs 1 to see the day that fails") from None
+                outcome = outcomes[i]
+                assert outcome is not None
+                report(outcome[0])
+        finally:
+            for task in pending:
+                task.cancel()
+            pool.shutdown(cancel_futures=True)
+    return [o for o in outcomes if o is not None]
 
 
 async def run_backtest(
@@ -138,8 +237,15 @@ async def run_backtest(
     calendar: MarketCalendar | None = None,
     on_day: Callable[[int, int, BacktestDay | SkippedDay], None] | None = None,
     days: Sequence[PlannedDay] | None = None,
+    jobs: int = 1,
 ) -> BacktestResult:
-    """Replay every planned day in date order; call ``on_day(done, total, day)`` after each."""
+    """Replay every planned day; call ``on_day(done, total, day)`` as each one finishes.
+
+    With ``jobs`` above 1 the days run on that many worker processes (at most one per day);
+    the result is the same as with one, in date order.
+    """
+    if jobs < 1:
+        raise ReplayError(f"jobs must be at least 1, got {jobs}")
     config = config or EngineConfig()
     calendar = calendar or MarketCalendar()
     skipped: list[SkippedDay] = []
@@ -151,27 +257,33 @@ async def run_backtest(
         reasons = "; ".join(f"{s.trading_date}: {s.reason}" for s in skipped[:3])
         raise ReplayError(f"no day has both a setup in {setups_dir} and bars in {bars_dir}"
                           + (f" ({reasons})" if reasons else ""))
+    done = 0
+
+    def report(day: BacktestDay | SkippedDay) -> None:
+        nonlocal done
+        done += 1
+        if on_day is not None:
+            on_day(done, len(planned), day)
+
+    outcomes: list[Outcome] = []
+    if jobs > 1 and len(planned) > 1:
+        outcomes = await _run_in_processes(planned, min(jobs, len(planned)), bars_dir=bars_dir,
+                                           config=config, policy=policy, report=report)
+    else:
+        async with ReplayDatabases() as databases:
+            for day in planned:
+                outcome = await _run_day(day, bars_dir=bars_dir, config=config, policy=policy,
+                                         calendar=calendar, databases=databases)
+                outcomes.append(outcome)
+                report(outcome[0])
     results: list[BacktestDay] = []
     trades: list[TradeRecord] = []
-    async with ReplayDatabases() as databases:
-        for n, day in enumerate(planned, 1):
-            started = time.perf_counter()
-            try:
-                source = read_setup_file(day.setup_path, day.trading_date)
-                r = await run_replay(source, bars_dir=bars_dir, config=config, policy=policy,
-                                     day=day.trading_date, calendar=calendar, databases=databases)
-            except ReplayError as exc:
-                miss = SkippedDay(day.trading_date, day.setup_path, str(exc))
-                skipped.append(miss)
-                if on_day is not None:
-                    on_day(n, len(planned), miss)
-                continue
-            figures = _day_figures(r, time.perf_counter() - started)
-            trades.extend(r.trades)
-            del r  # the day's events and proposals go now
+    for figures, day_trades in outcomes:
+        if isinstance(figures, SkippedDay):
+            skipped.append(figures)
+        else:
             results.append(figures)
-            if on_day is not None:
-                on_day(n, len(planned), figures)
+            trades.extend(day_trades)
     performance = summarize(trades, days=[d.trading_date for d in results])
     return BacktestResult(days=tuple(results), skipped=tuple(skipped), trades=tuple(trades),
                           performance=performance, config=config, policy=policy,

@@ -109,10 +109,12 @@ class ReplayDatabases:
     separate databases; a discarded one comes back, on a new file, for a later day.
     """
 
-    def __init__(self, on_open: Callable[[Database], None] | None = None) -> None:
+    def __init__(self, on_open: Callable[[Database], None] | None = None, *,
+                 folder: Path | None = None) -> None:
         # called with each day's database (benchmarks count statements); a reused database
         # comes back to it for each day it serves
         self._on_open = on_open
+        self._parent = folder  # where the private folder goes (the system's temp by default)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._template: Path | None = None
         self._count = 0
@@ -120,7 +122,7 @@ class ReplayDatabases:
         self._idle: list[_Day] = []
 
     async def __aenter__(self) -> ReplayDatabases:
-        self._dir = tempfile.TemporaryDirectory(prefix="aplus-replay-")
+        self._dir = tempfile.TemporaryDirectory(prefix="aplus-replay-", dir=self._parent)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -102,3 +103,26 @@ def test_the_backtest_report_has_its_equity_chart(folders: tuple[Path, Path], tm
     chart = tmp_path / "r" / "equity.png"
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and chart.stat().st_size > 1000
     assert "![equity](equity.png)" in (tmp_path / "r" / "report.md").read_text()
+
+
+async def test_days_on_worker_processes_give_the_same_result_as_one_process(
+        folders: tuple[Path, Path], calendar) -> None:
+    setups, bars = folders
+    seen: list[int] = []
+    one = await run_backtest(setups, bars, calendar=calendar)
+    two = await run_backtest(setups, bars, calendar=calendar, jobs=2,
+                             on_day=lambda n, total, _d: seen.append(n))
+    assert seen == [1, 2]
+    assert two.trades == one.trades and two.performance == one.performance
+    assert [(d.trading_date, d.counts) for d in two.days] == [(d.trading_date, d.counts)
+                                                              for d in one.days]
+    assert {s.trading_date for s in two.skipped} == {s.trading_date for s in one.skipped}
+    assert len({d.worker for d in two.days}) == 2  # one day each, each in its own process
+    assert all(d.worker != os.getpid() for d in two.days)
+
+
+def test_jobs_must_be_a_positive_number(folders: tuple[Path, Path], capsys) -> None:
+    setups, bars = folders
+    with pytest.raises(SystemExit):
+        main(["backtest", "--setups", str(setups), "--bars-dir", str(bars), "--jobs", "0"])
+    assert "--jobs: must be at least 1, got 0" in capsys.readouterr().err
