@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from operator import itemgetter
 from typing import Final
 
@@ -42,7 +41,7 @@ from core.parsing.vocabulary import (
     UNLESS_WORDS,
 )
 
-__all__ = ["read_bias"]
+__all__ = ["forget", "read_bias"]
 
 # The rules above are applied to a *code string*: one character per token, saying what the
 # token is to the bias rules, so that clauses, phrases and "above <price>" are found by str
@@ -114,14 +113,51 @@ _CONDITION: Final = re.compile(
 )
 _CLAUSE: Final = re.compile("[^" + re.escape(_BOUNDARY) + "]+")
 
+_Reading = tuple[Direction | None, Comparison | None, int, Direction | None, int]
+"""Direction, condition, the price's token position (-1: none), flip direction, its position."""
+
+
+_READINGS: dict[str, _Reading] = {}
+"""Code string → its reading: the rules look at the tokens only through the code string, and
+take prices from the tokens at the positions they find (so the reading of a code string holds
+positions, never prices). Forgotten when it reaches :data:`LIMIT` entries."""
+
+LIMIT: Final = 4096
+
 
 def read_bias(text: str, tokens: list[Token]) -> Bias:
     """Read the bias stated by ``tokens`` (see the module docstring); keep ``text`` as is."""
     code = "".join(map(_CODE.get, map(_keys, tokens), map(_KIND_CODE.__getitem__, map(_kinds, tokens))))
+    reading = _READINGS.get(code)
+    if reading is None:
+        if len(_READINGS) >= LIMIT:
+            _READINGS.clear()
+        reading = _READINGS[code] = _read_code(code)
+    direction, condition, price_at, flip_direction, flip_at = reading
+    flip = None
+    if flip_direction is not None:
+        flip = trusted(BiasFlip, {"direction": flip_direction, "price": tokens[flip_at][2]})
+    return trusted(Bias, {
+        "direction": direction,
+        "condition": condition,
+        "price": tokens[price_at][2] if price_at >= 0 else None,
+        "flip": flip,
+        "text": text,
+    })
+
+
+def forget() -> None:
+    """Forget the remembered readings (after the vocabulary changed)."""
+    _READINGS.clear()
+
+
+def _read_code(code: str) -> _Reading:
+    """Apply the rules of the module docstring to a code string; prices as token positions."""
     clauses = [(m.start(), m.group()) for m in _CLAUSE.finditer(code)]
 
-    flip: BiasFlip | None = None
-    flip_at = -1
+    flip: Direction | None = None
+    flip_price = -1
+    flip_clause = -1
     if _FLIP.search(code) is not None:
         for index, (start, clause) in enumerate(clauses):
             if _FLIP.search(clause) is None:
@@ -129,43 +165,32 @@ def read_bias(text: str, tokens: list[Token]) -> Bias:
             side = _FLIP_SIDES.search(clause)
             at = clause.find(_PRICE)
             if side is not None and at >= 0:
-                flip = _flip(_FLIP_SIDE_OF[side.group()], tokens[start + at])
-                flip_at = index
+                flip, flip_price, flip_clause = _FLIP_SIDE_OF[side.group()], start + at, index
                 break
 
     direction: Direction | None = None
     direction_at = -1
     for index, (_start, clause) in enumerate(clauses):
-        if index != flip_at and (found := _DIRECTIONS.search(clause)) is not None:
+        if index != flip_clause and (found := _DIRECTIONS.search(clause)) is not None:
             direction, direction_at = _DIRECTION_OF[found.group()], index
             break
 
     if flip is None and direction is not None:
-        flip, flip_at = _implied_flip(clauses, tokens, direction, direction_at)
+        flip, flip_price, flip_clause = _implied_flip(clauses, direction, direction_at)
 
     condition: Comparison | None = None
-    price: Decimal | None = None
+    price = -1
     for index, (start, clause) in enumerate(clauses):
-        if index != flip_at and (found := _CONDITION.search(clause)) is not None:
+        if index != flip_clause and (found := _CONDITION.search(clause)) is not None:
             condition = _COMPARISON_OF[found.group()[0]]
-            price = tokens[start + found.end() - 1][2]  # type: ignore[assignment]
+            price = start + found.end() - 1
             break
     if condition is None and flip is not None:
-        condition = Comparison.BELOW if flip.direction is Direction.BULLISH else Comparison.ABOVE
-        price = flip.price
+        condition = Comparison.BELOW if flip is Direction.BULLISH else Comparison.ABOVE
+        price = flip_price
     if direction is None and flip is not None:
-        direction = _opposite(flip.direction)
-    return trusted(Bias, {
-        "direction": direction,
-        "condition": condition,
-        "price": price,
-        "flip": flip,
-        "text": text,
-    })
-
-
-def _flip(direction: Direction, token: Token) -> BiasFlip:
-    return trusted(BiasFlip, {"direction": direction, "price": token[2]})
+        direction = _opposite(flip)
+    return direction, condition, price, flip, flip_price
 
 
 def _opposite(direction: Direction) -> Direction:
@@ -173,19 +198,20 @@ def _opposite(direction: Direction) -> Direction:
 
 
 def _implied_flip(
-    clauses: list[tuple[int, str]], tokens: list[Token], direction: Direction, direction_at: int
-) -> tuple[BiasFlip | None, int]:
+    clauses: list[tuple[int, str]], direction: Direction, direction_at: int
+) -> tuple[Direction | None, int, int]:
+    """Return the implied flip's direction, its price's position and its clause's index."""
     opposite = _opposite(direction)
     for index, (start, clause) in enumerate(clauses):
         for unless in _UNLESS.finditer(clause):
             at = clause.find(_PRICE, unless.end())
             if at >= 0:
-                return _flip(opposite, tokens[start + at]), index
+                return opposite, start + at, index
         if index <= direction_at:
             continue
         for found in _DIRECTIONS.finditer(clause):
             if _DIRECTION_OF[found.group()] is opposite:
                 condition = _CONDITION.search(clause, found.end())
                 if condition is not None:
-                    return _flip(opposite, tokens[start + condition.end() - 1]), index
-    return None, -1
+                    return opposite, start + condition.end() - 1, index
+    return None, -1, -1

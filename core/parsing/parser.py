@@ -25,6 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from core.parsing.bias import forget as forget_biases
 from core.parsing.bias import read_bias
 from core.parsing.dates import DateMention, read_date, resolve_trading_date
 from core.parsing.grammar import LineKind, LineReading, is_price_like, read_line
@@ -48,9 +49,11 @@ NOT_APLUS_WARNING: Final = "not an A+ setup post (no A+ header and fewer than tw
 
 
 def reset_caches() -> None:
-    """Forget the learned chunk tokens and line plans (call after changing the vocabulary)."""
+    """Forget the learned chunk tokens, line plans and bias readings (call after changing the
+    vocabulary)."""
     forget_chunks()
     forget()
+    forget_biases()
 
 
 def parse_message(text: str, posted_at: datetime | None = None) -> ParsedMessage:
@@ -112,6 +115,18 @@ class _Assembler:
             plan = PLANS[self.inherited].get(shape)
             values = plan.numbers(line) if plan is not None else None
             if values is not None:
+                if plan.plain_signals:  # type: ignore[union-attr]
+                    # The common line, read as _signal would read the plan's reading.
+                    signals = plan.new_signals(line, line_no, values)  # type: ignore[union-attr]
+                    self.open_bias_line = -1
+                    self.last_signal = None
+                    draft = self.current if self.current is not None else self._ensure_current(line_no)
+                    draft.signals += signals
+                    self.signal_count += len(signals)
+                    self.inherited = plan.category  # type: ignore[union-attr]
+                    if plan.one_open_signal:  # type: ignore[union-attr]
+                        self.last_signal = (line_no, len(draft.signals) - 1)
+                    continue
                 tokens = _NO_TOKENS
                 reading = plan.reading(line, line_no, values)  # type: ignore[union-attr]
             else:

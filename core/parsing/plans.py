@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from typing import Final
 
 from core.parsing.grammar import LineKind, LineReading, read_line
@@ -57,6 +58,8 @@ LIMIT: Final = 4096
 _SHAPE: Final = bytes.maketrans(b"0123456789", b"\xff" * 10)
 _LETTER_DIGIT: Final = re.compile(r"[^\W\d_]\d|\d[^\W\d_]")
 _MAX_WHOLE_DIGITS: Final = 9
+
+_set = object.__setattr__
 
 Trigger = int | tuple[int, int]
 """A number's index in the line, or the indexes of a zone's ends in the order written."""
@@ -90,17 +93,52 @@ class LinePlan:
     problem: str | None
     signals: tuple[_SignalPlan, ...] | None
     targets: slice | tuple[int, ...] | None
+    plain_signals: bool = field(init=False)
+    """A signal line without notes or problem: :meth:`new_signals` is all there is to read."""
+    one_open_signal: bool = field(init=False)
+    """One signal without targets (a targets line under it may complete it)."""
+    _take: itemgetter[str] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        signals = self.signals
+        plain = self.kind is LineKind.SIGNAL and signals is not None
+        _set(self, "plain_signals", plain and self.problem is None and not self.notes)
+        _set(self, "one_open_signal", plain and len(signals) == 1 and signals[0].targets == ())  # type: ignore[arg-type]
+        # itemgetter slices the numbers out in C; with one slice it returns the text itself.
+        _set(self, "_take", itemgetter(*self.slices) if self.slices else None)
 
     def numbers(self, line: str) -> list[Decimal] | None:
         """Return the line's numbers, or ``None`` when one is zero (the grammar must read it)."""
-        values = list(map(Decimal, map(line.__getitem__, self.slices)))
+        take = self._take
+        if take is None:
+            return []
+        found = take(line)
+        values = list(map(Decimal, found)) if len(self.slices) > 1 else [Decimal(found)]
         return values if all(values) else None
+
+    def new_signals(self, line: str, line_no: int, values: list[Decimal]) -> list[Signal]:
+        """Return the signals of a signal line whose numbers are ``values``."""
+        signals = []
+        for plan in self.signals:  # type: ignore[union-attr]
+            where = plan.trigger
+            if where.__class__ is int:
+                trigger: Decimal | tuple[Decimal, Decimal] = values[where]  # type: ignore[index]
+            else:
+                first, second = values[where[0]], values[where[1]]  # type: ignore[index]
+                trigger = (first, second) if first <= second else (second, first)
+            targets = plan.targets
+            signals.append(new_signal(
+                plan.category, plan.aggressiveness, plan.comparison, trigger,
+                values[targets] if targets.__class__ is slice else [values[i] for i in targets],  # type: ignore[union-attr]
+                line, line_no,
+            ))
+        return signals
 
     def reading(self, line: str, line_no: int, values: list[Decimal]) -> LineReading:
         """Return what the grammar would read from ``line``, whose numbers are ``values``."""
         signals = None
         if self.signals is not None:
-            signals = [_fill(plan, line, line_no, values) for plan in self.signals]
+            signals = self.new_signals(line, line_no, values)
         targets = None
         if self.targets is not None:
             targets = _pick(self.targets, values)
@@ -113,19 +151,6 @@ def _pick(where: slice | tuple[int, ...], values: list[Decimal]) -> list[Decimal
     if isinstance(where, slice):
         return values[where]
     return [values[i] for i in where]
-
-
-def _fill(plan: _SignalPlan, line: str, line_no: int, values: list[Decimal]) -> Signal:
-    where = plan.trigger
-    if isinstance(where, int):
-        trigger: Decimal | tuple[Decimal, Decimal] = values[where]
-    else:
-        first, second = values[where[0]], values[where[1]]
-        trigger = (first, second) if first <= second else (second, first)
-    return new_signal(
-        plan.category, plan.aggressiveness, plan.comparison, trigger,
-        _pick(plan.targets, values), line, line_no,
-    )
 
 
 PLANS: Final[dict[Category | None, dict[bytes, LinePlan]]] = {
