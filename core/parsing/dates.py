@@ -79,10 +79,12 @@ def find_date(text: str) -> DateMention | None:
 
 def read_date(tokens: list[Token]) -> DateMention | None:
     """Return the first date in a tokenized line, or ``None``."""
-    for i in range(len(tokens)):
-        found = _date_at(tokens, i)
-        if found is not None:
-            return found
+    for i, token in enumerate(tokens):
+        # A date starts with a number, a weekday or a month: skip everything else unread.
+        if token[0] == NUM or (token[0] == WORD and (token[2] in WEEKDAYS or token[2] in MONTHS)):
+            found = _date_at(tokens, i)
+            if found is not None:
+                return found
     return None
 
 

@@ -289,7 +289,12 @@ def _bias_dict(bias: Bias | None) -> dict[str, Any] | None:
 
 
 _new = object.__new__
-_set = object.__setattr__
+# The setters of BaseModel's four slots, called directly (what object.__setattr__ ends up
+# calling, without looking the attribute up first).
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
@@ -304,10 +309,10 @@ def trusted(cls: type[_M], values: dict[str, Any]) -> _M:
     returns (a property test checks it).
     """
     model = _new(cls)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", set(values))
-    _set(model, "__pydantic_extra__", None)
-    _set(model, "__pydantic_private__", None)
+    _set_dict(model, values)
+    _set_fields_set(model, set(values))
+    _set_extra(model, None)
+    _set_private(model, None)
     return model
 
 
@@ -329,7 +334,7 @@ def new_signal(
     never changes it, and ``model_copy`` copies it before adding to it).
     """
     signal = _new(Signal)
-    _set(signal, "__dict__", {
+    _set_dict(signal, {
         "category": category,
         "aggressiveness": aggressiveness,
         "comparison": comparison,
@@ -338,7 +343,7 @@ def new_signal(
         "line": line,
         "line_no": line_no,
     })
-    _set(signal, "__pydantic_fields_set__", _SIGNAL_FIELDS)
-    _set(signal, "__pydantic_extra__", None)
-    _set(signal, "__pydantic_private__", None)
+    _set_fields_set(signal, _SIGNAL_FIELDS)
+    _set_extra(signal, None)
+    _set_private(signal, None)
     return signal

@@ -31,7 +31,7 @@ from core.parsing.dates import DateMention, read_date, resolve_trading_date
 from core.parsing.grammar import LineKind, LineReading, is_price_like, read_line
 from core.parsing.lexer import NUM, WORD, Token, forget_chunks, normalise_lines, tokenize
 from core.parsing.models import Category, ParsedMessage, Signal, TickerSetup, trusted
-from core.parsing.plans import PLANS, forget, learn, shape_of
+from core.parsing.plans import PLANS, SHAPE, forget, learn
 from core.parsing.vocabulary import DEFAULT_SYMBOL
 
 __all__ = ["parse_message", "reset_caches"]
@@ -111,22 +111,27 @@ class _Assembler:
                 and self._continues_bias(line_no, line, None)
             ):
                 continue
-            shape = shape_of(line)
+            shape = line.encode("utf-8", "surrogatepass").translate(SHAPE)  # shape_of(line)
             plan = PLANS[self.inherited].get(shape)
+            if plan is not None:
+                # The common lines first, read as _signal and _ticker read the plan's reading.
+                if plan.plain_signals:
+                    signals = plan.read_signals(line, line_no)
+                    if signals is not None:
+                        self.open_bias_line = -1
+                        self.last_signal = None
+                        draft = self.current or self._ensure_current(line_no)
+                        draft.signals += signals
+                        self.signal_count += len(signals)
+                        self.inherited = plan.category
+                        if plan.one_open_signal:
+                            self.last_signal = (line_no, len(draft.signals) - 1)
+                        continue
+                elif plan.plain_ticker:
+                    self._ticker(line_no, plan.symbol or DEFAULT_SYMBOL)
+                    continue
             values = plan.numbers(line) if plan is not None else None
             if values is not None:
-                if plan.plain_signals:  # type: ignore[union-attr]
-                    # The common line, read as _signal would read the plan's reading.
-                    signals = plan.new_signals(line, line_no, values)  # type: ignore[union-attr]
-                    self.open_bias_line = -1
-                    self.last_signal = None
-                    draft = self.current if self.current is not None else self._ensure_current(line_no)
-                    draft.signals += signals
-                    self.signal_count += len(signals)
-                    self.inherited = plan.category  # type: ignore[union-attr]
-                    if plan.one_open_signal:  # type: ignore[union-attr]
-                        self.last_signal = (line_no, len(draft.signals) - 1)
-                    continue
                 tokens = _NO_TOKENS
                 reading = plan.reading(line, line_no, values)  # type: ignore[union-attr]
             else:

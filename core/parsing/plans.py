@@ -41,21 +41,22 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
-from typing import Final
+from typing import Final, NamedTuple
 
 from core.parsing.grammar import LineKind, LineReading, read_line
 from core.parsing.lexer import NUM, WORD, Token, number_spans
 from core.parsing.models import Aggressiveness, Category, Comparison, Signal, new_signal
 from core.parsing.vocabulary import Role
 
-__all__ = ["LIMIT", "PLANS", "LinePlan", "forget", "learn", "shape_of"]
+__all__ = ["LIMIT", "PLANS", "SHAPE", "LinePlan", "forget", "learn", "shape_of"]
 
 log = logging.getLogger(__name__)
 
 LIMIT: Final = 4096
 """Shapes remembered per inherited category before the table starts again."""
 
-_SHAPE: Final = bytes.maketrans(b"0123456789", b"\xff" * 10)
+SHAPE: Final = bytes.maketrans(b"0123456789", b"\xff" * 10)
+"""The ``bytes.translate`` table of :func:`shape_of`."""
 _LETTER_DIGIT: Final = re.compile(r"[^\W\d_]\d|\d[^\W\d_]")
 _MAX_WHOLE_DIGITS: Final = 9
 
@@ -67,11 +68,12 @@ Trigger = int | tuple[int, int]
 
 def shape_of(line: str) -> bytes:
     """Return the shape of ``line``: its UTF-8 bytes with every ASCII digit as ``0xff``."""
-    return line.encode("utf-8", "surrogatepass").translate(_SHAPE)
+    return line.encode("utf-8", "surrogatepass").translate(SHAPE)
 
 
-@dataclass(frozen=True, slots=True)
-class _SignalPlan:
+class _SignalPlan(NamedTuple):
+    """One signal of a line: a tuple, so that reading a line unpacks it in one step."""
+
     category: Category
     aggressiveness: Aggressiveness
     comparison: Comparison
@@ -94,9 +96,11 @@ class LinePlan:
     signals: tuple[_SignalPlan, ...] | None
     targets: slice | tuple[int, ...] | None
     plain_signals: bool = field(init=False)
-    """A signal line without notes or problem: :meth:`new_signals` is all there is to read."""
+    """A signal line without notes or problem: :meth:`read_signals` is all there is to read."""
     one_open_signal: bool = field(init=False)
     """One signal without targets (a targets line under it may complete it)."""
+    plain_ticker: bool = field(init=False)
+    """A ticker line with nothing else on it and no number: it only opens :attr:`symbol`."""
     _take: itemgetter[str] | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +108,8 @@ class LinePlan:
         plain = self.kind is LineKind.SIGNAL and signals is not None
         _set(self, "plain_signals", plain and self.problem is None and not self.notes)
         _set(self, "one_open_signal", plain and len(signals) == 1 and signals[0].targets == ())  # type: ignore[arg-type]
+        _set(self, "plain_ticker", self.kind is LineKind.TICKER and signals is None
+             and self.problem is None and not self.slices)
         # itemgetter slices the numbers out in C; with one slice it returns the text itself.
         _set(self, "_take", itemgetter(*self.slices) if self.slices else None)
 
@@ -116,35 +122,43 @@ class LinePlan:
         values = list(map(Decimal, found)) if len(self.slices) > 1 else [Decimal(found)]
         return values if all(values) else None
 
-    def new_signals(self, line: str, line_no: int, values: list[Decimal]) -> list[Signal]:
-        """Return the signals of a signal line whose numbers are ``values``."""
-        signals = []
-        for plan in self.signals:  # type: ignore[union-attr]
-            where = plan.trigger
-            if where.__class__ is int:
-                trigger: Decimal | tuple[Decimal, Decimal] = values[where]  # type: ignore[index]
-            else:
-                first, second = values[where[0]], values[where[1]]  # type: ignore[index]
-                trigger = (first, second) if first <= second else (second, first)
-            targets = plan.targets
-            signals.append(new_signal(
-                plan.category, plan.aggressiveness, plan.comparison, trigger,
-                values[targets] if targets.__class__ is slice else [values[i] for i in targets],  # type: ignore[union-attr]
-                line, line_no,
-            ))
-        return signals
+    def read_signals(self, line: str, line_no: int) -> list[Signal] | None:
+        """Return the signals of a plain signal line (see :attr:`plain_signals`), or ``None``
+        when one of its numbers is zero (the grammar must read it)."""
+        found = self._take(line)  # type: ignore[misc]
+        values = list(map(Decimal, found)) if len(self.slices) > 1 else [Decimal(found)]
+        return _signals(self.signals, line, line_no, values) if all(values) else None  # type: ignore[arg-type]
 
     def reading(self, line: str, line_no: int, values: list[Decimal]) -> LineReading:
         """Return what the grammar would read from ``line``, whose numbers are ``values``."""
         signals = None
         if self.signals is not None:
-            signals = self.new_signals(line, line_no, values)
+            signals = _signals(self.signals, line, line_no, values)
         targets = None
         if self.targets is not None:
             targets = _pick(self.targets, values)
         return LineReading(
             self.kind, self.symbol, signals, self.category, self.notes, None, targets, self.problem
         )
+
+
+def _signals(
+    plans: tuple[_SignalPlan, ...], line: str, line_no: int, values: list[Decimal]
+) -> list[Signal]:
+    """Return the signals ``plans`` make of a line whose numbers are ``values``."""
+    signals = []
+    for category, aggressiveness, comparison, where, targets in plans:
+        if where.__class__ is int:
+            trigger: Decimal | tuple[Decimal, Decimal] = values[where]  # type: ignore[index]
+        else:
+            first, second = values[where[0]], values[where[1]]  # type: ignore[index]
+            trigger = (first, second) if first <= second else (second, first)
+        signals.append(new_signal(
+            category, aggressiveness, comparison, trigger,
+            values[targets] if targets.__class__ is slice else [values[i] for i in targets],  # type: ignore[union-attr]
+            line, line_no,
+        ))
+    return signals
 
 
 def _pick(where: slice | tuple[int, ...], values: list[Decimal]) -> list[Decimal]:
