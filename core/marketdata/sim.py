@@ -27,7 +27,7 @@ from typing import Final
 import numpy as np
 
 from core.brokers.errors import UnknownSymbol
-from core.brokers.ticks import PENNY_ALL_PRICES, option_tick
+from core.brokers.ticks import PENNY_ALL_PRICES, PENNY_PROGRAM
 from core.calendar import MarketCalendar
 from core.clock import Clock
 from core.marketdata.bars_csv import DayBars, bars_path, read_bars_csv
@@ -101,6 +101,15 @@ def strike_step(underlying: str, spot: float) -> float:
 def _third_friday(year: int, month: int) -> date:
     d = date(year, month, 15)
     return d + timedelta(days=(4 - d.weekday()) % 7)
+
+
+def _option_ticks(underlying: str, price: np.ndarray) -> np.ndarray:
+    """Return :func:`option_tick` of each price (rounded to the cent first, as quoted)."""
+    u = underlying.upper()
+    if u in PENNY_ALL_PRICES:
+        return np.full(len(price), 0.01)
+    low, high = (0.01, 0.05) if u in PENNY_PROGRAM else (0.05, 0.10)
+    return np.array([low if round(p, 2) < 3.0 else high for p in price.tolist()], dtype=float)
 
 
 def _ceil_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
@@ -398,9 +407,16 @@ class SimMarketData(MarketData):
     ) -> list[OptionSnapshot]:
         _, base_vol, _ = self._universe[underlying]
         today = self.calendar.trading_date(t)
-        exp_close = {c.expiry: self.calendar.session_close(c.expiry) for c in contracts}
+        expiries = {c.expiry for c in contracts}
+        # per expiry: years to its close (a minute at least), days away, a monthly expiry
+        years = {e: max((self.calendar.session_close(e) - t).total_seconds(), 60.0) / YEAR_SECONDS
+                 for e in expiries}
+        is_monthly = {e: e == _third_friday(e.year, e.month)
+                      or e + timedelta(days=1) == _third_friday(e.year, e.month) for e in expiries}
+        yymmdd = {e: f"{e:%y%m%d}" for e in expiries}  # OptionContract.symbol, formatted once
+        day_s = str(today)
         k = np.array([c.strike for c in contracts])
-        tt = np.array([max((exp_close[c.expiry] - t).total_seconds(), 60.0) / YEAR_SECONDS for c in contracts])
+        tt = np.array([years[c.expiry] for c in contracts])
         is_call = np.array([c.right is OptionRight.CALL for c in contracts])
         days = np.array([(c.expiry - today).days for c in contracts], dtype=float)
         iv = smile_vol(base_vol, spot, k, tt)
@@ -408,14 +424,11 @@ class SimMarketData(MarketData):
         # spreads: wider for far strikes (in standard deviations) and short expiries
         z = np.abs(np.log(k / spot)) / (iv * np.sqrt(tt))
         width = price * (0.012 + 0.02 * np.minimum(z, 4.0) + 0.03 / (1.0 + days)) + 0.01
-        ticks = np.array([float(option_tick(underlying, _dec(p))) for p in price])
+        ticks = _option_ticks(underlying, price)
         bid = np.maximum(_floor_tick(price - width / 2, ticks), 0.0)
         ask = np.maximum(_ceil_tick(price + width / 2, ticks), bid + ticks)
         ask = np.round(ask, 2)
         minute = int(t.timestamp()) // 60
-        monthly = np.array([c.expiry == _third_friday(c.expiry.year, c.expiry.month)
-                            or c.expiry + timedelta(days=1) == _third_friday(c.expiry.year, c.expiry.month)
-                            for c in contracts])
         # np.isclose(m, 0.0) | np.isclose(m, 5.0) with its default tolerances, written out (faster)
         m5 = np.mod(k, 5.0)
         round_strike = (np.abs(m5) <= 1e-08) | (np.abs(m5 - 5.0) <= 1e-08 + 1e-05 * 5.0)
@@ -425,21 +438,26 @@ class SimMarketData(MarketData):
         out: list[OptionSnapshot] = []
         open_t = self.calendar.session_open(today) if self.calendar.is_session(today) else t
         day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
-        for i, c in enumerate(contracts):
-            sym = c.symbol
-            u_oi = _unit(f"{sym}:oi:{today}")
-            oi = int(oi_base * math.exp(-0.5 * z[i] ** 2) * (2.5 if monthly[i] else 1.0)
-                     * (1.8 if round_strike[i] else 1.0) * (0.4 + 1.2 * u_oi) * min(1.0, (days[i] + 2) / 10))
-            vol_ = int(oi * (0.04 + 0.8 * math.exp(-days[i] / 2.0)) * day_frac * (0.5 + _unit(f"{sym}:v:{minute}")))
-            size = max(1, int(300 * math.exp(-0.8 * z[i]) * (0.3 + _unit(f"{sym}:s:{minute}"))))
+        # plain floats for the loop (numpy scalars are slow one at a time; same values)
+        columns = (z.tolist(), round_strike.tolist(), days.tolist(), ticks.tolist(),
+                   inside.tolist(), bid.tolist(), ask.tolist(), iv.tolist(), delta.tolist(),
+                   gamma.tolist(), theta.tolist(), vega.tolist(), rho.tolist())
+        for c, z_i, round_i, days_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i in zip(
+                contracts, *columns, strict=True):
+            sym = (f"{c.underlying}{yymmdd[c.expiry]}{'C' if c.right is OptionRight.CALL else 'P'}"
+                   f"{round(c.strike * 1000):08d}")
+            u_oi = _unit(f"{sym}:oi:{day_s}")
+            oi = int(oi_base * math.exp(-0.5 * z_i ** 2) * (2.5 if is_monthly[c.expiry] else 1.0)
+                     * (1.8 if round_i else 1.0) * (0.4 + 1.2 * u_oi) * min(1.0, (days_i + 2) / 10))
+            vol_ = int(oi * (0.04 + 0.8 * math.exp(-days_i / 2.0)) * day_frac * (0.5 + _unit(f"{sym}:v:{minute}")))
+            size = max(1, int(300 * math.exp(-0.8 * z_i) * (0.3 + _unit(f"{sym}:s:{minute}"))))
             bsz = max(1, int(size * (0.5 + _unit(f"{sym}:bs:{minute}"))))
-            last = round(float(inside[i]) / ticks[i]) * ticks[i]
+            last = round(inside_i / tick) * tick
             out.append(OptionSnapshot(
                 symbol=sym, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
-                bid=round(float(bid[i]), 2), ask=round(float(ask[i]), 2), bid_size=bsz, ask_size=size,
-                last=round(float(max(last, ticks[i])), 2), volume=vol_, open_interest=oi, iv=round(float(iv[i]), 4),
-                greeks=Greeks(float(delta[i]), float(gamma[i]), float(theta[i]), float(vega[i]), float(rho[i])),
-                timestamp=t,
+                bid=round(bid_i, 2), ask=round(ask_i, 2), bid_size=bsz, ask_size=size,
+                last=round(max(last, tick), 2), volume=vol_, open_interest=oi, iv=round(iv_i, 4),
+                greeks=Greeks(d_i, g_i, t_i, v_i, r_i), timestamp=t,
             ))
         return out
 
@@ -514,12 +532,6 @@ class SimMarketData(MarketData):
         each bar's end so everything else sharing the clock sees the replayed time.
         """
         return SimPriceStream(self, symbols, bars=True, start=start, end=end, fast_clock=clock, fast=True)
-
-
-def _dec(x: float):
-    from decimal import Decimal
-
-    return Decimal(str(round(float(x), 2)))
 
 
 class SimPriceStream(PriceStream):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -222,26 +223,36 @@ class OptionChain:
         Missing or blank values become NaN; a bad symbol or number raises :class:`ChainError`
         naming the row.
         """
-        symbols: list[OccSymbol] = []
-        values: dict[str, list[float]] = {name: [] for name in _FLOAT_COLUMNS if name != "strike"}
+        names = [name for name in _FLOAT_COLUMNS if name != "strike"]
+        aliases = [_ALIASES[name] for name in names]
+        values: list[list[float]] = [[] for _ in names]
+        symbol: list[str] = []
+        root: list[str] = []
+        is_call: list[bool] = []
+        expiry: list[date] = []
+        strike: list[float] = []
         for i, row in enumerate(rows):
             get = row.get if isinstance(row, Mapping) else (lambda k, r=row: getattr(r, k, None))
-            raw_symbol = next((get(k) for k in _ALIASES["symbol"] if get(k) is not None), None)
+            raw_symbol = _first(get, _ALIASES["symbol"])
             if raw_symbol is None:
                 raise ChainError(f"row {i} has no OCC symbol")
             try:
-                symbols.append(
-                    raw_symbol
-                    if isinstance(raw_symbol, OccSymbol)
-                    else OccSymbol.parse(str(raw_symbol))
-                )
+                parts = _symbol_parts(raw_symbol)
             except InvalidOccSymbol as e:
                 raise ChainError(f"row {i}: {e}") from e
-            for name, column in values.items():
-                raw = next((get(k) for k in _ALIASES[name] if get(k) is not None), None)
-                column.append(_to_float(raw, i, name))
-        return cls.from_symbols(
-            symbols, **{k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+            symbol.append(parts[0])
+            root.append(parts[1])
+            is_call.append(parts[2])
+            expiry.append(parts[3])
+            strike.append(parts[4])
+            for column, name, names_of in zip(values, names, aliases, strict=True):
+                column.append(_to_float(_first(get, names_of), i, name))
+        return cls(
+            symbol=np.array(symbol, dtype=object), root=np.array(root, dtype=object),
+            is_call=np.array(is_call, dtype=bool), expiry=np.array(expiry, dtype="datetime64[D]"),
+            strike=np.array(strike, dtype=np.float64),
+            **{name: np.asarray(column, dtype=np.float64)
+               for name, column in zip(names, values, strict=True)},
         )
 
     @classmethod
@@ -391,6 +402,40 @@ class OptionChain:
                 raise ChainError(f"no {name} given for {root}")
             out[self.root == root] = float(value[root])
         return out
+
+
+def _first(get: Any, names: tuple[str, ...]) -> Any:
+    """Return the value of the first of ``names`` that ``get`` has (not None), else None."""
+    for name in names:
+        value = get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _symbol_parts(raw: str | OccSymbol) -> tuple[str, str, bool, date, float]:
+    """Return (symbol, root, is_call, expiry, strike) of an OCC symbol, as from_symbols has them.
+
+    The same checks as :meth:`OccSymbol.parse`, which raises its own error for a bad symbol.
+    """
+    if isinstance(raw, OccSymbol):
+        return str(raw), raw.root, raw.right is OptionRight.CALL, raw.expiry, float(raw.strike)
+    text = str(raw)
+    m = _OCC.fullmatch(text.strip().upper())
+    if m is not None:
+        root, yymmdd, right, digits = m.groups()
+        try:
+            expiry = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
+        except ValueError:
+            expiry = None
+        strike = int(digits)
+        if expiry is not None and strike > 0:
+            return f"{root}{yymmdd}{right}{digits}", root, right == "C", expiry, strike / 1000
+    OccSymbol.parse(text)  # raises, saying why
+    raise InvalidOccSymbol(f"{text!r} is not an OCC symbol")  # parse accepts what we refused
+
+
+_OCC = re.compile(r"([A-Z0-9]{1,6}) *(\d{6})([CP])(\d{8})")
 
 
 def _to_float(raw: Any, row: int, name: str) -> float:

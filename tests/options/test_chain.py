@@ -8,6 +8,8 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.options.chain import (
     ChainError,
@@ -17,6 +19,7 @@ from core.options.chain import (
     implied_spot_detail,
 )
 from core.options.iv import IVReason, implied_vol
+from core.options.occ import InvalidOccSymbol, OccSymbol
 from core.options.pricing import bsm_price
 from tests.options.conftest import SNAPSHOT_NOW, SNAPSHOT_RATE, YAHOO_CSV
 
@@ -207,3 +210,32 @@ def test_implied_spot_needs_one_underlying_and_a_parity_pair(yahoo_chain: Option
     calls_only = yahoo_chain.for_underlying("SPY").take(yahoo_chain.for_underlying("SPY").is_call)
     with pytest.raises(ChainError, match="both a call and a put"):
         implied_spot(calls_only, SNAPSHOT_NOW, SNAPSHOT_RATE)
+
+
+# from_rows reads OCC symbols itself (no OccSymbol per row); it must agree with OccSymbol.parse.
+_SYMBOL_TEXT = st.one_of(
+    st.builds(lambda root, y, m, d, right, k, pad, case: (
+        f"{root:<6}" if pad else root) + f"{y:02d}{m:02d}{d:02d}{right}{k:08d}" if not case
+        else ((f"{root:<6}" if pad else root) + f"{y:02d}{m:02d}{d:02d}{right}{k:08d}").lower(),
+        st.text("ABCQXYZ0129", min_size=1, max_size=7), st.integers(0, 99), st.integers(0, 13),
+        st.integers(0, 32), st.sampled_from("CPX"), st.integers(0, 99_999_999), st.booleans(),
+        st.booleans()),
+    st.text(max_size=25))
+
+
+@given(_SYMBOL_TEXT)
+def test_chain_rows_read_symbols_as_occ_symbol_parse_does(text: str) -> None:
+    try:
+        parsed = OccSymbol.parse(text)
+    except InvalidOccSymbol as e:
+        with pytest.raises(ChainError) as raised:
+            OptionChain.from_rows([{"symbol": text, "bid": 1.0}])
+        assert str(raised.value) == f"row 0: {e}"
+        return
+    got = OptionChain.from_rows([{"symbol": text, "bid": 1.0}])
+    want = OptionChain.from_symbols([parsed], bid=[1.0])
+    assert got.symbol.tolist() == want.symbol.tolist() == [str(parsed)]
+    assert got.root.tolist() == want.root.tolist()
+    assert got.is_call.tolist() == want.is_call.tolist()
+    assert got.expiry.tolist() == want.expiry.tolist()
+    assert got.strike.tolist() == want.strike.tolist()
