@@ -202,17 +202,43 @@ _QUOTED: dict[StrEnum, str] = {
     for enum in (Category, Aggressiveness, Comparison, Direction)
     for member in enum
 }
-_number_text: dict[Decimal, str] = {}
+_float_repr = float.__repr__  # what json.dumps writes for a float
 
 
 def _json_number(value: Decimal) -> str:
-    """Return the JSON text of a price as a float, the way json.dumps writes it."""
-    text = _number_text.get(value)
-    if text is None:
-        if len(_number_text) > 4096:
-            _number_text.clear()
-        text = _number_text[value] = repr(float(value))
-    return text
+    """Return the JSON text of a price as a float, the way json.dumps writes it.
+
+    A plain decimal of at most 15 digits, not below 0.0001, is written from its own digits:
+    any such decimal survives the trip through a float unchanged (``sys.float_info.dig`` is
+    15), so ``repr(float(value))`` is those digits without trailing zeros (a property test
+    checks it). Anything else goes through the float. Nothing is remembered: hashing a new
+    Decimal for a lookup costs more than converting it.
+    """
+    text = str(value)
+    if text.isdigit():
+        return text + ".0" if len(text) <= 15 else _float_repr(float(value))
+    whole, dot, fraction = text.partition(".")
+    if (
+        dot
+        and whole.isdigit()
+        and fraction.isdigit()
+        and len(whole) + len(fraction) <= 15
+        and not (whole == "0" and fraction.startswith("000"))
+    ):
+        return f"{whole}.{fraction.rstrip('0') or '0'}"
+    return _float_repr(float(value))
+
+
+_SIGNAL_HEADS: Final = {
+    (category, aggressiveness, comparison): (
+        f'{{"category": {_QUOTED[category]}, "aggressiveness": {_QUOTED[aggressiveness]}, '
+        f'"comparison": {_QUOTED[comparison]}, "trigger": '
+    )
+    for category in Category
+    for aggressiveness in Aggressiveness
+    for comparison in Comparison
+}
+"""The JSON of a signal up to its trigger, by category, aggressiveness and comparison."""
 
 
 def _setup_json(setup: TickerSetup) -> str:
@@ -227,13 +253,9 @@ def _signal_json(signal: Signal) -> str:
         trigger_text = f"[{_json_number(trigger[0])}, {_json_number(trigger[1])}]"
     else:
         trigger_text = _json_number(trigger)
-    targets = ", ".join([_json_number(t) for t in signal.targets])
-    return (
-        f'{{"category": {_QUOTED[signal.category]}, '
-        f'"aggressiveness": {_QUOTED[signal.aggressiveness]}, '
-        f'"comparison": {_QUOTED[signal.comparison]}, '
-        f'"trigger": {trigger_text}, "targets": [{targets}]}}'
-    )
+    targets = ", ".join(map(_json_number, signal.targets))
+    head = _SIGNAL_HEADS[signal.category, signal.aggressiveness, signal.comparison]
+    return f'{head}{trigger_text}, "targets": [{targets}]}}'
 
 
 def _bias_json(bias: Bias) -> str:

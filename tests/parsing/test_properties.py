@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.parsing import ParsedMessage, parse_message
+from core.parsing.models import _json_number
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "aplus"
 MESSAGES = [
@@ -154,3 +156,32 @@ def test_inputs_that_are_not_text_do_not_raise() -> None:
     assert_valid(parse_message(b"A+ Trade Setups\nSPY\n\xff\xfe 590", POSTED))  # type: ignore[arg-type]
     assert_valid(parse_message(None, POSTED))  # type: ignore[arg-type]
     assert_valid(parse_message("", POSTED))
+
+
+# --- the contract JSON's numbers ------------------------------------------------------------
+
+PRICES = st.one_of(
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.decimals(min_value=0, max_value=10**9, places=2),
+    st.decimals(min_value=0, max_value=10, places=8),
+    st.integers(min_value=0, max_value=10**20).map(Decimal),
+    st.from_regex(r"\d{1,18}(\.\d{0,18})?", fullmatch=True).map(Decimal),
+)
+
+
+@QUICK
+@given(PRICES)
+def test_a_price_is_written_as_the_repr_of_its_float(value: Decimal) -> None:
+    # What json.dumps writes for a finite float; the fast path must never differ from it.
+    assert _json_number(value) == repr(float(value))
+
+
+def test_a_remembered_bias_reading_takes_each_posts_own_prices() -> None:
+    first = parse_message("A+ Setups Jun 3\nSPY\nBreakout 590.00\n⚠️ Bias: bullish above 588.50, "
+                          "flips bearish under 585.25", POSTED)
+    second = parse_message("A+ Setups Jun 4\nSPY\nBreakout 591.00\n⚠️ Bias: bullish above 589.75, "
+                           "flips bearish under 586.40", POSTED)
+    biases = [m.setups[0].bias for m in (first, second)]
+    assert [(b.price, b.flip.price) for b in biases if b and b.flip] == [
+        (Decimal("588.50"), Decimal("585.25")), (Decimal("589.75"), Decimal("586.40"))
+    ]
