@@ -83,3 +83,44 @@ def test_run_broker_sim_trades_the_simulator_even_with_alpaca_keys(monkeypatch,
     assert broker_description(settings_for(parser.parse_args(["run"]))).startswith("Alpaca")
     sim = settings_for(parser.parse_args(["run", "--broker", "sim"]))
     assert broker_description(sim) == "simulated exchange"
+
+
+def test_registering_the_subcommands_imports_none_of_the_heavy_machinery(tmp_path: Path) -> None:
+    # `parse`, `config` and `--help` start fast: the replay engine, the database layer,
+    # alpaca-py, pandas and matplotlib are imported only by the subcommands that use them.
+    code = (
+        "import sys\n"
+        "from bot.cli import build_parser\n"
+        "parser = build_parser()\n"
+        "parser.parse_args(['parse', 'x.txt'])\n"
+        "heavy = ('core.replay.', 'core.engine', 'core.db.session', 'bot.replay_view', 'alpaca',\n"
+        "         'pandas', 'matplotlib', 'alembic', 'tqdm', 'discord')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_replay_and_backtest_read_the_confirm_policy_as_before() -> None:
+    from bot.cli import build_parser
+    from core.replay.policy import ConfirmPolicy
+
+    parser = build_parser()
+    assert parser.parse_args(["replay", "day.txt"]).confirm is ConfirmPolicy.ALL
+    assert parser.parse_args(["backtest", "--confirm", "none"]).confirm is ConfirmPolicy.NONE
+    assert (parser.parse_args(["replay", "--confirm", "first-per-ticker"]).confirm
+            is ConfirmPolicy.FIRST_PER_TICKER)
+
+
+def test_an_unknown_confirm_policy_is_refused_as_before(capsys) -> None:
+    import pytest
+
+    from bot.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["replay", "--confirm", "bogus", "day.txt"])
+    assert "argument --confirm: invalid ConfirmPolicy value: 'bogus'" in capsys.readouterr().err
