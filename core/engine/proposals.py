@@ -24,7 +24,7 @@ from core.engine.config import EngineConfig
 from core.engine.exits import initial_stop
 from core.engine.risk import RiskLimits
 from core.marketdata.base import MarketData
-from core.marketdata.models import ChainFilter, OptionRight, OptionSnapshot
+from core.marketdata.models import ChainFilter, OptionRight
 from core.options.chain import ChainError, OptionChain
 from core.options.select import Candidate, SelectionRequest, select_contract
 from core.options.sizing import size_position
@@ -44,17 +44,6 @@ class ProposalPlan:
     est_cost: Decimal
     max_loss: Decimal
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def _row(s: OptionSnapshot) -> dict[str, Any]:
-    g = s.greeks
-    return {
-        "symbol": s.symbol, "bid": s.bid, "ask": s.ask, "bid_size": s.bid_size,
-        "ask_size": s.ask_size, "last": s.last, "volume": s.volume,
-        "open_interest": s.open_interest, "iv": s.iv,
-        "delta": g.delta if g else None, "gamma": g.gamma if g else None,
-        "theta": g.theta if g else None, "vega": g.vega if g else None,
-    }
 
 
 def candidate_view(c: Candidate) -> dict[str, Any]:
@@ -110,7 +99,7 @@ async def plan_proposal(
     if not snaps:
         return f"{symbol}: no option chain within {config.max_dte} days and ±{config.strike_window_pct:g}%"
     try:
-        chain = OptionChain.from_rows(_row(s) for s in snaps)
+        chain = OptionChain.from_snapshots(snaps)
         selection = select_contract(request, spot, chain, now, config.selection,
                                     rate=config.risk_free_rate, div_yield=config.dividend_yield)
     except (ChainError, ValueError) as exc:

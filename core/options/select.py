@@ -455,15 +455,24 @@ def select_contract(
     fail_matrix = np.stack([r.fails for r in rule_list])
     passed_mask = ~fail_matrix.any(axis=0)
     rejected: dict[str, RejectReason] = {}
-    for i in np.flatnonzero(~passed_mask):
-        failed = np.flatnonzero(fail_matrix[:, i])
-        first = rule_list[int(failed[0])]
-        rejected[str(ch.symbol[i])] = RejectReason(
+    symbols = ch.symbol.tolist()
+    failing = fail_matrix.T.tolist()  # per contract, per rule (lists: fast one at a time)
+    values: dict[int, list[float]] = {}  # a rule's values as floats, made when first needed
+    for i in np.flatnonzero(~passed_mask).tolist():
+        failed = [k for k, fails in enumerate(failing[i]) if fails]
+        first = rule_list[failed[0]]
+        value = None
+        if first.value is not None:
+            column = values.get(failed[0])
+            if column is None:
+                column = values[failed[0]] = first.value.astype(float).tolist()
+            value = column[i]
+        rejected[str(symbols[i])] = RejectReason(
             rule=first.rule,
-            detail=first.detail(int(i)),
-            value=float(first.value[i]) if first.value is not None else None,
+            detail=first.detail(i),
+            value=value,
             limit=first.limit,
-            also=tuple(rule_list[int(k)].rule for k in failed[1:]),
+            also=tuple(rule_list[k].rule for k in failed[1:]),
         )
 
     survivors = np.flatnonzero(passed_mask)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.clock import FakeClock
+from core.marketdata.models import OptionSnapshot
+from core.marketdata.sim import SimMarketData
 from core.options.chain import (
     ChainError,
     OptionChain,
@@ -239,3 +243,37 @@ def test_chain_rows_read_symbols_as_occ_symbol_parse_does(text: str) -> None:
     assert got.is_call.tolist() == want.is_call.tolist()
     assert got.expiry.tolist() == want.expiry.tolist()
     assert got.strike.tolist() == want.strike.tolist()
+
+
+def _as_row(s: OptionSnapshot) -> dict[str, object]:
+    g = s.greeks
+    return {"symbol": s.symbol, "bid": s.bid, "ask": s.ask, "bid_size": s.bid_size,
+            "ask_size": s.ask_size, "last": s.last, "volume": s.volume,
+            "open_interest": s.open_interest, "iv": s.iv,
+            "delta": g and g.delta, "gamma": g and g.gamma, "theta": g and g.theta,
+            "vega": g and g.vega}
+
+
+def test_a_chain_from_snapshots_is_the_chain_from_their_rows() -> None:
+    at = datetime(2025, 6, 11, 14, 0, tzinfo=UTC)
+    snaps = SimMarketData(FakeClock(at)).chain_at("NVDA", at)[:300]
+    # as Alpaca sends them: no open interest, volume or Greeks; one side missing
+    snaps += [dataclasses.replace(s, open_interest=None, volume=None, greeks=None, iv=None,
+                                  bid=None if i % 2 else s.bid) for i, s in enumerate(snaps[:20])]
+    got = OptionChain.from_snapshots(snaps)
+    want = OptionChain.from_rows([_as_row(s) for s in snaps])
+    for column in ("symbol", "root", "is_call", "expiry"):
+        assert getattr(got, column).tolist() == getattr(want, column).tolist()
+    for column in ("strike", "bid", "ask", "bid_size", "ask_size", "last", "volume",
+                   "open_interest", "source_iv", "source_delta", "source_gamma",
+                   "source_theta", "source_vega"):
+        np.testing.assert_array_equal(getattr(got, column), getattr(want, column))
+    assert np.isnan(got.open_interest[-1]) and np.isnan(got.bid[-1])
+
+
+def test_a_snapshot_with_a_bad_symbol_names_its_row() -> None:
+    at = datetime(2025, 6, 11, 14, 0, tzinfo=UTC)
+    snaps = SimMarketData(FakeClock(at)).chain_at("SPY", at)[:3]
+    snaps[2] = dataclasses.replace(snaps[2], symbol="SPY2506X")
+    with pytest.raises(ChainError, match="row 2: 'SPY2506X' is not an OCC symbol"):
+        OptionChain.from_snapshots(snaps)
