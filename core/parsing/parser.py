@@ -132,7 +132,7 @@ class _Assembler:
                     continue
             values = plan.numbers(line) if plan is not None else None
             if values is not None:
-                tokens = _NO_TOKENS
+                tokens = _NO_TOKENS if plan.tokens is None else plan.tokens_of(line, values)  # type: ignore[union-attr]
                 reading = plan.reading(line, line_no, values)  # type: ignore[union-attr]
             else:
                 tokens = tokenize(line)

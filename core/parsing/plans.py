@@ -17,8 +17,11 @@ out of the text and put where the plan says, without tokenizing or running the g
 
 A plan is made only when that is sound:
 
-* the line is a signal, a ticker line without a bias, a line of targets, or noise (bias, header
-  and other lines need their tokens afterwards, so they always go through the grammar);
+* the line is a signal, a ticker line without a bias, a line of targets, noise, or a bias line
+  (header and other lines need the grammar's look at their tokens' values afterwards, so they
+  always go through it). A bias line's plan keeps its tokens, and :meth:`LinePlan.tokens_of`
+  puts the new line's numbers in them: the tokens of two lines of one shape differ only there
+  (checked once too), and the bias is read from them later;
 * every number is a usable price written without a thousands separator, with at most nine
   digits before the point (so "under a billion" follows from the shape), and a line that is not
   a signal holds no header word (so no date is read);
@@ -43,7 +46,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Final, NamedTuple
 
-from core.parsing.grammar import LineKind, LineReading, read_line
+from core.parsing.grammar import LineKind, LineReading, read_line, strip_lead
 from core.parsing.lexer import NUM, WORD, Token, number_spans
 from core.parsing.models import Aggressiveness, Category, Comparison, Signal, new_signal
 from core.parsing.vocabulary import Role
@@ -95,6 +98,8 @@ class LinePlan:
     problem: str | None
     signals: tuple[_SignalPlan, ...] | None
     targets: slice | tuple[int, ...] | None
+    tokens: tuple[Token, ...] | None = None
+    """A bias line's tokens, numbers and all (:meth:`tokens_of` puts the line's own in)."""
     plain_signals: bool = field(init=False)
     """A signal line without notes or problem: :meth:`read_signals` is all there is to read."""
     one_open_signal: bool = field(init=False)
@@ -137,9 +142,21 @@ class LinePlan:
         targets = None
         if self.targets is not None:
             targets = _pick(self.targets, values)
+        bias_text = strip_lead(line) if self.kind is LineKind.BIAS else None
         return LineReading(
-            self.kind, self.symbol, signals, self.category, self.notes, None, targets, self.problem
+            self.kind, self.symbol, signals, self.category, self.notes, bias_text, targets,
+            self.problem,
         )
+
+    def tokens_of(self, line: str, values: list[Decimal]) -> list[Token]:
+        """Return the tokens of a bias line of this shape whose numbers are ``values``."""
+        tokens = list(self.tokens)  # type: ignore[arg-type]
+        index = 0
+        for position, token in enumerate(tokens):
+            if token[0] == NUM:
+                tokens[position] = (NUM, line[self.slices[index]], values[index], None)
+                index += 1
+        return tokens
 
 
 def _signals(
@@ -202,7 +219,8 @@ def learn(
     reading: LineReading,
 ) -> LinePlan | None:
     """Remember the plan of ``line`` under ``shape`` when one is sound; return it."""
-    if reading.kind not in _PLANNED_KINDS or reading.bias_text is not None:
+    bias = reading.kind is LineKind.BIAS
+    if not bias and (reading.kind not in _PLANNED_KINDS or reading.bias_text is not None):
         return None
     if _LETTER_DIGIT.search(line) is not None:
         return None
@@ -227,12 +245,17 @@ def learn(
             slotted[position] = (NUM, token[1], slot, None)
             index += 1
     plan = _make_plan(
-        read_line(line, slotted, line_no, inherited), tuple(slice(s, e) for s, e in spans)
+        read_line(line, slotted, line_no, inherited), tuple(slice(s, e) for s, e in spans),
+        tuple(tokens) if bias else None,
     )
     if plan is None:
         return None
     values = plan.numbers(line)
-    if values is None or not _same(plan.reading(line, line_no, values), reading):
+    if (
+        values is None
+        or not _same(plan.reading(line, line_no, values), reading)
+        or (bias and plan.tokens_of(line, values) != tokens)
+    ):
         log.debug("no plan for line %d: the filled-in plan differs from the grammar", line_no)
         return None
     table = PLANS[inherited]
@@ -259,7 +282,9 @@ def _indexes(values: list[Decimal]) -> slice | tuple[int, ...]:
     return found
 
 
-def _make_plan(slotted: LineReading, slices: tuple[slice, ...]) -> LinePlan | None:
+def _make_plan(
+    slotted: LineReading, slices: tuple[slice, ...], tokens: tuple[Token, ...] | None
+) -> LinePlan | None:
     try:
         signals = None
         if slotted.signals is not None:
@@ -280,7 +305,7 @@ def _make_plan(slotted: LineReading, slices: tuple[slice, ...]) -> LinePlan | No
         return None
     return LinePlan(
         slotted.kind, slices, slotted.symbol, slotted.category, slotted.notes, slotted.problem,
-        signals, targets,
+        signals, targets, tokens,
     )
 
 
