@@ -103,3 +103,19 @@ def test_reset_caches_forgets_every_plan() -> None:
     assert planned() > 0
     reset_caches()
     assert planned() == 0
+
+
+@pytest.mark.parametrize(
+    "pupil",
+    [
+        "⚠️ Bias: bullish above 591.40, flips bearish under 586.75",  # new prices
+        "⚠️ Bias: bullish above 000.00, flips bearish under 586.75",  # a zero: not a price
+        "⚠️ Bias: bullish above 5914.0, flips bearish under 5867.5",  # the point moved
+    ],
+)
+def test_a_planned_bias_line_reads_as_the_grammar_reads_it(pupil: str) -> None:
+    header = "A+ Scalp Trade Setups — Wed Jun 11\n\nSPY\n🔼 Breakout above 590.50 🔼 600.25\n"
+    reset_caches()
+    parse_message(header + "⚠️ Bias: bullish above 588.20, flips bearish under 584.10", POSTED)
+    assert any(plan.tokens is not None for table in PLANS.values() for plan in table.values())
+    assert parse_message(header + pupil, POSTED) == grammar_reading(header + pupil)
