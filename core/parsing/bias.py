@@ -41,7 +41,7 @@ from core.parsing.vocabulary import (
     UNLESS_WORDS,
 )
 
-__all__ = ["forget", "read_bias"]
+__all__ = ["bias_code", "forget", "read_bias"]
 
 # The rules above are applied to a *code string*: one character per token, saying what the
 # token is to the bias rules, so that clauses, phrases and "above <price>" are found by str
@@ -125,9 +125,18 @@ positions, never prices). Forgotten when it reaches :data:`LIMIT` entries."""
 LIMIT: Final = 4096
 
 
-def read_bias(text: str, tokens: list[Token]) -> Bias:
-    """Read the bias stated by ``tokens`` (see the module docstring); keep ``text`` as is."""
-    code = "".join(map(_CODE.get, map(_keys, tokens), map(_KIND_CODE.__getitem__, map(_kinds, tokens))))
+def bias_code(tokens: list[Token] | tuple[Token, ...]) -> str:
+    """Return the code string of ``tokens``: one character per token (see above)."""
+    return "".join(map(_CODE.get, map(_keys, tokens), map(_KIND_CODE.__getitem__, map(_kinds, tokens))))
+
+
+def read_bias(text: str, tokens: list[Token], code: str | None = None) -> Bias:
+    """Read the bias stated by ``tokens`` (see the module docstring); keep ``text`` as is.
+
+    ``code`` is ``bias_code(tokens)`` when the caller already has it.
+    """
+    if code is None:
+        code = bias_code(tokens)
     reading = _READINGS.get(code)
     if reading is None:
         if len(_READINGS) >= LIMIT:

@@ -25,8 +25,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from core.parsing.bias import bias_code, read_bias
 from core.parsing.bias import forget as forget_biases
-from core.parsing.bias import read_bias
 from core.parsing.dates import DateMention, read_date, resolve_trading_date
 from core.parsing.grammar import LineKind, LineReading, is_price_like, read_line
 from core.parsing.lexer import NUM, WORD, Token, forget_chunks, normalise_lines, tokenize
@@ -88,6 +88,8 @@ class _SetupDraft:
     signals: list[Signal] = field(default_factory=list)
     bias_parts: list[str] = field(default_factory=list)
     bias_tokens: list[Token] = field(default_factory=list)
+    bias_codes: list[str] = field(default_factory=list)
+    """The :func:`~core.parsing.bias.bias_code` of each part's tokens."""
 
 
 @dataclass(slots=True)
@@ -131,8 +133,12 @@ class _Assembler:
                     self._ticker(line_no, plan.symbol or DEFAULT_SYMBOL)
                     continue
             values = plan.numbers(line) if plan is not None else None
+            code = None
             if values is not None:
-                tokens = _NO_TOKENS if plan.tokens is None else plan.tokens_of(line, values)  # type: ignore[union-attr]
+                if plan.tokens is not None:  # type: ignore[union-attr]
+                    tokens, code = plan.tokens_of(line, values), plan.bias_code  # type: ignore[union-attr]
+                else:
+                    tokens = _NO_TOKENS
                 reading = plan.reading(line, line_no, values)  # type: ignore[union-attr]
             else:
                 tokens = tokenize(line)
@@ -148,7 +154,7 @@ class _Assembler:
                 elif reading.bias_text is not None:
                     self._bias(line_no, reading.bias_text, tokens)
             elif kind is LineKind.BIAS:
-                self._bias(line_no, reading.bias_text or "", tokens)
+                self._bias(line_no, reading.bias_text or "", tokens, code)
             elif kind is LineKind.HEADER:
                 self.header = True
                 self.open_bias_line = -1
@@ -200,7 +206,7 @@ class _Assembler:
         if len(signals) == 1 and not signals[0].targets:
             self.last_signal = (line_no, len(draft.signals) - 1)
 
-    def _bias(self, line_no: int, text: str, tokens: list[Token]) -> None:
+    def _bias(self, line_no: int, text: str, tokens: list[Token], code: str | None = None) -> None:
         draft = self._ensure_current(line_no)
         self.last_signal = None
         if draft.bias_parts:
@@ -211,14 +217,18 @@ class _Assembler:
             return
         draft.bias_parts.append(text)
         draft.bias_tokens.extend(tokens)
+        draft.bias_codes.append(bias_code(tokens) if code is None else code)
         self.open_bias_line = line_no
 
     def _continues_bias(self, line_no: int, line: str, tokens: list[Token] | None) -> bool:
         """Append ``line`` to the bias right above it, if there is one."""
         if self.open_bias_line not in (line_no, line_no - 1) or self.current is None:
             return False
+        if tokens is None:
+            tokens = tokenize(line)
         self.current.bias_parts.append(line)
-        self.current.bias_tokens.extend(tokens if tokens is not None else tokenize(line))
+        self.current.bias_tokens.extend(tokens)
+        self.current.bias_codes.append(bias_code(tokens))
         self.open_bias_line = line_no
         return True
 
@@ -262,7 +272,9 @@ class _Assembler:
         for draft in self.setups.values():
             bias = None
             if draft.bias_parts:
-                bias = read_bias(" ".join(draft.bias_parts), draft.bias_tokens)
+                bias = read_bias(
+                    " ".join(draft.bias_parts), draft.bias_tokens, "".join(draft.bias_codes)
+                )
             if not draft.signals and bias is None:
                 self.warnings.append(
                     f"line {draft.line_no}: ticker {draft.symbol} has no readable levels"

@@ -46,6 +46,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Final, NamedTuple
 
+from core.parsing.bias import bias_code
 from core.parsing.grammar import LineKind, LineReading, read_line, strip_lead
 from core.parsing.lexer import NUM, WORD, Token, number_spans
 from core.parsing.models import Aggressiveness, Category, Comparison, Signal, new_signal
@@ -100,6 +101,9 @@ class LinePlan:
     targets: slice | tuple[int, ...] | None
     tokens: tuple[Token, ...] | None = None
     """A bias line's tokens, numbers and all (:meth:`tokens_of` puts the line's own in)."""
+    bias_code: str | None = None
+    """A bias line's :func:`~core.parsing.bias.bias_code` (the same for every line of the shape,
+    as its numbers are all usable prices)."""
     plain_signals: bool = field(init=False)
     """A signal line without notes or problem: :meth:`read_signals` is all there is to read."""
     one_open_signal: bool = field(init=False)
@@ -246,7 +250,7 @@ def learn(
             index += 1
     plan = _make_plan(
         read_line(line, slotted, line_no, inherited), tuple(slice(s, e) for s, e in spans),
-        tuple(tokens) if bias else None,
+        tuple(tokens) if bias else None, bias_code(tokens) if bias else None,
     )
     if plan is None:
         return None
@@ -254,7 +258,7 @@ def learn(
     if (
         values is None
         or not _same(plan.reading(line, line_no, values), reading)
-        or (bias and plan.tokens_of(line, values) != tokens)
+        or (bias and (plan.tokens_of(line, values) != tokens or bias_code(tokens) != plan.bias_code))
     ):
         log.debug("no plan for line %d: the filled-in plan differs from the grammar", line_no)
         return None
@@ -283,7 +287,10 @@ def _indexes(values: list[Decimal]) -> slice | tuple[int, ...]:
 
 
 def _make_plan(
-    slotted: LineReading, slices: tuple[slice, ...], tokens: tuple[Token, ...] | None
+    slotted: LineReading,
+    slices: tuple[slice, ...],
+    tokens: tuple[Token, ...] | None,
+    code: str | None,
 ) -> LinePlan | None:
     try:
         signals = None
@@ -305,7 +312,7 @@ def _make_plan(
         return None
     return LinePlan(
         slotted.kind, slices, slotted.symbol, slotted.category, slotted.notes, slotted.problem,
-        signals, targets, tokens,
+        signals, targets, tokens, code,
     )
 
 
