@@ -3,7 +3,7 @@
 A mark pass prices every open (or closing) position from one batch of option quotes. Reading
 1,000 position rows every few seconds cost more than the pricing, so the engine keeps an
 :class:`OpenBook` of what the pass needs: id, contract, underlying, quantity, average entry and
-the last stored underlying price and Greeks. The engine re-reads it from the database when it
+the last stored underlying price. The engine re-reads it from the database when it
 has written a position since the book was read (every such transaction bumps a version after it
 ends, committed or not), each time it writes the snapshots, and at a restart (a new engine
 starts without one).
@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,7 +39,6 @@ class HeldPosition(NamedTuple):
     qty_open: int
     avg_entry: Decimal
     last_underlying: Decimal | None
-    greeks: dict[str, Any] | None = None  # the stored JSON
 
 
 class Snapshot(NamedTuple):
@@ -50,8 +49,8 @@ class Snapshot(NamedTuple):
     mark: Decimal
     underlying: Decimal | None
     unrealized: Decimal
-    greeks: dict[str, float]  # the snapshot row's
-    stored_greeks: dict[str, Any]  # the position row's: its stored keys with these on top
+    greeks: dict[str, float]
+    iv: float | None
 
 
 class OpenBook:

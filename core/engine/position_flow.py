@@ -351,8 +351,7 @@ class PositionFlow(EngineParts):
         P = PositionRow.__table__.c  # plain columns: rows, not ORM entities
         async with self.db.sessions() as session:
             rows = (await session.execute(select(
-                P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying,
-                P.greeks).where(
+                P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying).where(
                 P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))).order_by(P.id))).all()
         book = OpenBook([HeldPosition(*r) for r in rows], version)
         self._open_book = book
@@ -440,15 +439,16 @@ class PositionFlow(EngineParts):
             live = marks.mark_at(i)
             assert live is not None
             self._snapshots.append(Snapshot(
-                pos.id, now, live.mark, live.underlying, live.unrealized, live.greeks,
-                {**(pos.greeks or {}), **live.greeks, "iv": live.iv}))
+                pos.id, now, live.mark, live.underlying, live.unrealized, live.greeks, live.iv))
             book.last_underlying[i] = live.underlying  # the cache mirrors the stored column
 
     async def write_snapshots(self) -> None:
         """Write the buffered snapshots, and the latest of each on its position, in one transaction.
 
         A position no longer open or closing keeps its stored mark (it was closed since, by
-        the engine or behind its back); its snapshots taken while it was held are written.
+        the engine or behind its back); its snapshots taken while it was held are written. The
+        Greeks written on a position are its stored ones (``entry_underlying``...), read in the
+        same transaction, with the latest on top.
         """
         if not self._snapshots:
             return
@@ -458,6 +458,8 @@ class PositionFlow(EngineParts):
         table = PositionRow.__table__
         try:
             async with self.db.sessions.begin() as session:
+                stored = dict((await session.execute(select(table.c.id, table.c.greeks).where(
+                    table.c.id.in_(list(latest))))).all())
                 await session.execute(
                     update(table).where(
                         table.c.id == bindparam("pid"),
@@ -465,7 +467,8 @@ class PositionFlow(EngineParts):
                         last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
                         last_underlying=bindparam("up"), greeks=bindparam("g")),
                     [{"pid": s.position_id, "m": s.mark, "u": s.unrealized, "up": s.underlying,
-                      "g": s.stored_greeks} for s in latest.values()])
+                      "g": {**(stored.get(s.position_id) or {}), **s.greeks, "iv": s.iv}}
+                     for s in latest.values()])
                 await session.execute(insert(PositionSnapshot.__table__), [
                     {"position_id": s.position_id, "at": s.at, "mark": s.mark,
                      "underlying_price": s.underlying, "unrealized_pnl": s.unrealized,

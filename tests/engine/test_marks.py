@@ -242,9 +242,11 @@ async def test_snapshots_are_kept_in_memory_and_written_together(rig_factory, tm
     new = (await stored_snapshots(rig))[written:]
     assert [at for pid, at in new if pid == spy.id] == ["10:26", "10:27", "10:28", "10:29", "10:30"]
     async with rig.db.sessions() as s:
-        stored = (await s.get(PositionRow, spy.id)).last_mark
-    assert stored == rig.engine.marks[spy.id].mark  # the position row has the latest mark
-    assert stored != before
+        row = await s.get(PositionRow, spy.id)
+    live = rig.engine.marks[spy.id]
+    assert row.last_mark == live.mark and row.last_mark != before  # the latest mark
+    assert row.greeks["delta"] == live.greeks["delta"] and row.greeks["iv"] == live.iv
+    assert row.greeks["entry_underlying"] == spy.greeks["entry_underlying"]  # kept from the fill
 
 
 async def test_stopping_the_engine_writes_the_snapshots_still_in_memory(rig_factory, tmp_path: Path) -> None:
