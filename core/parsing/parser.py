@@ -106,28 +106,29 @@ class _Assembler:
     signal_count: int = 0
 
     def run(self, text: str) -> ParsedMessage:
+        plans, dashes, shape_table = PLANS, _DASHES, SHAPE  # locals: read on every line
         for line_no, line in normalise_lines(text):
             if (
-                line[0] in _DASHES
+                line[0] in dashes
                 and _HAS_TEXT.search(line) is not None
                 and self._continues_bias(line_no, line, None)
             ):
                 continue
-            shape = line.encode("utf-8", "surrogatepass").translate(SHAPE)  # shape_of(line)
-            plan = PLANS[self.inherited].get(shape)
+            shape = line.encode("utf-8", "surrogatepass").translate(shape_table)  # shape_of(line)
+            plan = plans[self.inherited].get(shape)
             if plan is not None:
                 # The common lines first, read as _signal and _ticker read the plan's reading.
                 if plan.plain_signals:
                     signals = plan.read_signals(line, line_no)
                     if signals is not None:
                         self.open_bias_line = -1
-                        self.last_signal = None
                         draft = self.current or self._ensure_current(line_no)
                         draft.signals += signals
                         self.signal_count += len(signals)
                         self.inherited = plan.category
-                        if plan.one_open_signal:
-                            self.last_signal = (line_no, len(draft.signals) - 1)
+                        self.last_signal = (
+                            (line_no, len(draft.signals) - 1) if plan.one_open_signal else None
+                        )
                         continue
                 elif plan.plain_ticker:
                     self._ticker(line_no, plan.symbol or DEFAULT_SYMBOL)

@@ -111,6 +111,8 @@ class LinePlan:
     plain_ticker: bool = field(init=False)
     """A ticker line with nothing else on it and no number: it only opens :attr:`symbol`."""
     _take: itemgetter[str] | None = field(init=False)
+    _number_at: tuple[tuple[int, slice], ...] = field(init=False)
+    """Each number's position in :attr:`tokens` and in the line."""
 
     def __post_init__(self) -> None:
         signals = self.signals
@@ -121,6 +123,8 @@ class LinePlan:
              and self.problem is None and not self.slices)
         # itemgetter slices the numbers out in C; with one slice it returns the text itself.
         _set(self, "_take", itemgetter(*self.slices) if self.slices else None)
+        positions = [i for i, token in enumerate(self.tokens or ()) if token[0] == NUM]
+        _set(self, "_number_at", tuple(zip(positions, self.slices, strict=False)))
 
     def numbers(self, line: str) -> list[Decimal] | None:
         """Return the line's numbers, or ``None`` when one is zero (the grammar must read it)."""
@@ -155,11 +159,8 @@ class LinePlan:
     def tokens_of(self, line: str, values: list[Decimal]) -> list[Token]:
         """Return the tokens of a bias line of this shape whose numbers are ``values``."""
         tokens = list(self.tokens)  # type: ignore[arg-type]
-        index = 0
-        for position, token in enumerate(tokens):
-            if token[0] == NUM:
-                tokens[position] = (NUM, line[self.slices[index]], values[index], None)
-                index += 1
+        for index, (position, where) in enumerate(self._number_at):
+            tokens[position] = (NUM, line[where], values[index], None)
         return tokens
 
 
