@@ -194,7 +194,7 @@ async def run_replay(
     clock = FakeClock(start)
     market = SimMarketData(clock, bars_dir=bars_dir, calendar=calendar, seed=seed)
     broker = SimBroker(db, clock, market, background=False, starting_cash=starting_cash,
-                       fee_per_contract=config.fee_per_contract, save_idle=False)
+                       fee_per_contract=config.fee_per_contract, save_idle=False, persist=False)
     bus = EventBus()
     events = bus.record()
     counter = _Counter()

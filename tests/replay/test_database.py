@@ -13,7 +13,7 @@ from core.brokers.models import OrderRequest, OrderSide, OrderStatus, OrderType
 from core.brokers.sim import SimBroker
 from core.clock import FakeClock
 from core.db.models import SetupMessage
-from core.db.models.sim import SimAccountRow
+from core.db.models.sim import SimAccountRow, SimOrderRow
 from core.db.session import head_revision
 from core.marketdata.sim import SimMarketData
 from core.replay.database import ReplayDatabases
@@ -112,5 +112,29 @@ async def test_a_replayed_exchange_writes_what_changes_and_not_each_minute_that_
         assert order.status is OrderStatus.FILLED and broker.commits == written + 1
         # the fill's write carries the cash and how far the exchange had got
         assert await _stored_account(db) == ((await broker.get_account()).cash, clock.now())
+        await broker.close()
+        await db.dispose()
+
+
+async def test_a_replay_exchange_that_does_not_persist_writes_nothing_and_forgets_nothing(
+        bars_dir: Path) -> None:
+    start = datetime(2025, 6, 11, 13, 31, tzinfo=UTC)
+    clock = FakeClock(start)
+    market = SimMarketData(clock, bars_dir=bars_dir)
+    async with ReplayDatabases() as dbs:
+        db = await dbs.fresh()
+        broker = SimBroker(db, clock, market, background=False, persist=False)
+        await broker.start()
+        order = await broker.submit_order(OrderRequest(
+            client_order_id="r-1", symbol="SPY", qty=Decimal(1), side=OrderSide.BUY,
+            type=OrderType.MARKET))
+        assert order.status is OrderStatus.FILLED and broker.commits == 0
+        async with db.sessions() as s:
+            assert (await s.execute(select(func.count()).select_from(SimOrderRow))).scalar_one() == 0
+        clock.advance(timedelta(days=1))  # the next day: a persisting exchange reads it back
+        await broker.sync()
+        assert (await broker.get_order(order.id)).status is OrderStatus.FILLED
+        assert (await broker.get_order_by_client_id("r-1")).id == order.id
+        assert (await broker.get_account()).cash < broker.starting_cash  # paid for in memory
         await broker.close()
         await db.dispose()

@@ -55,9 +55,11 @@ class SimBroker(Broker):
     still returns only after its own changes are durable (a restart never loses an
     acknowledged order). :meth:`submit_many` places many orders with one commit.
 
-    ``save_idle=False`` is for a throw-away database nothing restarts from (a replayed day): a
-    batch that changes no order, fill, position or cash, only how far the exchange has
-    processed, is not written; the next batch that changes something writes that too.
+    ``save_idle=False`` is for a throw-away database nothing restarts from: a batch that
+    changes no order, fill, position or cash, only how far the exchange has processed, is not
+    written; the next batch that changes something writes that too. ``persist=False`` (a
+    replayed day, whose exchange lives and dies with the replay) writes nothing at all after
+    the start and keeps every order of the run in memory.
     """
 
     name = "sim"
@@ -74,6 +76,7 @@ class SimBroker(Broker):
         tick: timedelta = timedelta(seconds=1),
         background: bool = True,
         save_idle: bool = True,
+        persist: bool = True,
     ) -> None:
         self.clock = clock
         self.market = market
@@ -84,6 +87,7 @@ class SimBroker(Broker):
         self.tick = tick
         self.background = background
         self.save_idle = save_idle
+        self.persist = persist
         self._saved_cash: Decimal | None = None  # the cash in the database, once known
         self._kept_since: datetime | None = None  # ended orders before this are on disk only
         self.exchange: SimExchange | None = None
@@ -145,7 +149,7 @@ class SimBroker(Broker):
             ex = self._ex()
             now = self.clock.now()
             ex.process(now)
-            if (today := self._start_of_day(now)) != self._kept_since:
+            if self.persist and (today := self._start_of_day(now)) != self._kept_since:
                 self._kept_since = today  # a new day: yesterday's ended orders live on disk only
                 ex.forget_ended(today)
             try:
@@ -168,7 +172,7 @@ class SimBroker(Broker):
                 # take everything applied so far: ours and whatever ran while we waited
                 batch, events = self._batch, self._batch_events
                 self._batch, self._batch_events, self._ticket = SaveBatch(), [], _Ticket()
-                write = bool(batch) and (self.save_idle or not self._idle(batch))
+                write = self.persist and bool(batch) and (self.save_idle or not self._idle(batch))
                 try:
                     if write:
                         await self.store.save_batch(batch)
