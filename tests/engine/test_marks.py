@@ -223,10 +223,16 @@ async def stored_snapshots(rig) -> list[tuple[int, str]]:
     return [(pid, at.astimezone(NEW_YORK).strftime("%H:%M")) for pid, at in rows]
 
 
-async def test_snapshots_are_kept_in_memory_and_written_together(rig_factory, tmp_path: Path) -> None:
+async def snapshot_rig(rig_factory, tmp_path: Path, write_seconds: int):
+    """SPY and NVDA held at 10:20; a snapshot each minute, written every ``write_seconds``."""
     rig = await cached_rig(rig_factory, tmp_path, until="10:20")
     rig.engine.config = rig.engine.config.model_copy(update={
-        "snapshot_interval_seconds": 60, "snapshot_write_seconds": 300})
+        "snapshot_interval_seconds": 60, "snapshot_write_seconds": write_seconds})
+    return rig
+
+
+async def test_snapshots_are_kept_in_memory_and_written_together(rig_factory, tmp_path: Path) -> None:
+    rig = await snapshot_rig(rig_factory, tmp_path, 300)
     spy = (await open_positions(rig))["SPY"]
     rig.clock.advance(timedelta(seconds=300))
     await rig.engine.mark_positions()  # 10:25: written (at least 5 minutes since the last)
@@ -250,9 +256,7 @@ async def test_snapshots_are_kept_in_memory_and_written_together(rig_factory, tm
 
 
 async def test_stopping_the_engine_writes_the_snapshots_still_in_memory(rig_factory, tmp_path: Path) -> None:
-    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
-    rig.engine.config = rig.engine.config.model_copy(update={
-        "snapshot_interval_seconds": 60, "snapshot_write_seconds": 3600})
+    rig = await snapshot_rig(rig_factory, tmp_path, 3600)
     spy = (await open_positions(rig))["SPY"]
     await rig.engine.mark_positions()
     written = len(await stored_snapshots(rig))
@@ -264,9 +268,7 @@ async def test_stopping_the_engine_writes_the_snapshots_still_in_memory(rig_fact
 
 
 async def test_a_position_closed_before_the_write_keeps_its_closing_mark(rig_factory, tmp_path: Path) -> None:
-    rig = await cached_rig(rig_factory, tmp_path, until="10:20")
-    rig.engine.config = rig.engine.config.model_copy(update={
-        "snapshot_interval_seconds": 60, "snapshot_write_seconds": 300})
+    rig = await snapshot_rig(rig_factory, tmp_path, 300)
     nvda = (await open_positions(rig))["NVDA"]
     rig.clock.advance(timedelta(seconds=300))
     await rig.engine.mark_positions()  # 10:25: written

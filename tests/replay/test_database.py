@@ -91,24 +91,36 @@ async def _stored_account(db) -> tuple[Decimal, datetime]:
         return row.cash, row.processed_until.replace(tzinfo=UTC)
 
 
+START = datetime(2025, 6, 11, 13, 31, tzinfo=UTC)
+
+
+async def _replay_exchange(db, bars_dir: Path, **options: bool) -> tuple[SimBroker, FakeClock]:
+    clock = FakeClock(START)
+    broker = SimBroker(db, clock, SimMarketData(clock, bars_dir=bars_dir), background=False,
+                       **options)
+    await broker.start()
+    return broker, clock
+
+
+async def _buy_one(broker: SimBroker):
+    return await broker.submit_order(OrderRequest(
+        client_order_id="r-1", symbol="SPY", qty=Decimal(1), side=OrderSide.BUY,
+        type=OrderType.MARKET))
+
+
 async def test_a_replayed_exchange_writes_what_changes_and_not_each_minute_that_passes(
         bars_dir: Path) -> None:
-    start = datetime(2025, 6, 11, 13, 31, tzinfo=UTC)
-    clock = FakeClock(start)
-    market = SimMarketData(clock, bars_dir=bars_dir)
+    start = START
     async with ReplayDatabases() as dbs:
         db = await dbs.fresh()
-        broker = SimBroker(db, clock, market, background=False, save_idle=False)
-        await broker.start()
+        broker, clock = await _replay_exchange(db, bars_dir, save_idle=False)
         written = broker.commits
         for _ in range(5):
             clock.advance(timedelta(minutes=1))
             await broker.sync()
         assert broker.commits == written  # only time passed: nothing written
         assert (await _stored_account(db))[1] == start
-        order = await broker.submit_order(OrderRequest(
-            client_order_id="r-1", symbol="SPY", qty=Decimal(1), side=OrderSide.BUY,
-            type=OrderType.MARKET))
+        order = await _buy_one(broker)
         assert order.status is OrderStatus.FILLED and broker.commits == written + 1
         # the fill's write carries the cash and how far the exchange had got
         assert await _stored_account(db) == ((await broker.get_account()).cash, clock.now())
@@ -118,16 +130,10 @@ async def test_a_replayed_exchange_writes_what_changes_and_not_each_minute_that_
 
 async def test_a_replay_exchange_that_does_not_persist_writes_nothing_and_forgets_nothing(
         bars_dir: Path) -> None:
-    start = datetime(2025, 6, 11, 13, 31, tzinfo=UTC)
-    clock = FakeClock(start)
-    market = SimMarketData(clock, bars_dir=bars_dir)
     async with ReplayDatabases() as dbs:
         db = await dbs.fresh()
-        broker = SimBroker(db, clock, market, background=False, persist=False)
-        await broker.start()
-        order = await broker.submit_order(OrderRequest(
-            client_order_id="r-1", symbol="SPY", qty=Decimal(1), side=OrderSide.BUY,
-            type=OrderType.MARKET))
+        broker, clock = await _replay_exchange(db, bars_dir, persist=False)
+        order = await _buy_one(broker)
         assert order.status is OrderStatus.FILLED and broker.commits == 0
         async with db.sessions() as s:
             assert (await s.execute(select(func.count()).select_from(SimOrderRow))).scalar_one() == 0
