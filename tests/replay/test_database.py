@@ -110,7 +110,6 @@ async def _buy_one(broker: SimBroker):
 
 async def test_a_replayed_exchange_writes_what_changes_and_not_each_minute_that_passes(
         bars_dir: Path) -> None:
-    start = START
     async with ReplayDatabases() as dbs:
         db = await dbs.fresh()
         broker, clock = await _replay_exchange(db, bars_dir, save_idle=False)
@@ -119,7 +118,7 @@ async def test_a_replayed_exchange_writes_what_changes_and_not_each_minute_that_
             clock.advance(timedelta(minutes=1))
             await broker.sync()
         assert broker.commits == written  # only time passed: nothing written
-        assert (await _stored_account(db))[1] == start
+        assert (await _stored_account(db))[1] == START
         order = await _buy_one(broker)
         assert order.status is OrderStatus.FILLED and broker.commits == written + 1
         # the fill's write carries the cash and how far the exchange had got
