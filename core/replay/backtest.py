@@ -17,7 +17,9 @@ day's figures and trades; the result is put together in date order, the same wha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import resource
@@ -29,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from core.calendar import MarketCalendar
 from core.engine.config import EngineConfig
@@ -160,9 +163,13 @@ async def _run_day(day: PlannedDay, *, bars_dir: Path, config: EngineConfig,
         r = await run_replay(source, bars_dir=bars_dir, config=config, policy=policy,
                              day=day.trading_date, calendar=calendar, databases=databases)
     except ReplayError as exc:
+        log.info("%s skipped: %s", day.trading_date, exc)
         return SkippedDay(day.trading_date, day.setup_path, str(exc)), ()
     # only the figures and the trades leave: the day's events and proposals go now
-    return _day_figures(r, time.perf_counter() - started), r.trades
+    figures = _day_figures(r, time.perf_counter() - started)
+    log.info("%s replayed in %.2f s: %d trades, P&L %s", day.trading_date, figures.seconds,
+             figures.counts.trades, figures.counts.realized_pnl)
+    return figures, r.trades
 
 
 class _Worker:
@@ -177,8 +184,29 @@ class _Worker:
         self.loop.run_until_complete(self.databases.__aenter__())
 
 
-def _start_worker(folder: str) -> None:
+def _log_levels() -> dict[str, int]:
+    """Return the levels set in this process: the root's and every logger given one."""
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET}
+    levels[""] = logging.getLogger().getEffectiveLevel()
+    return levels
+
+
+def _start_worker(folder: str, log_queue: Any, levels: dict[str, int]) -> None:
+    # the worker logs what the parent would log, and sends it to the parent, whose handlers
+    # (and secret redaction) apply
+    root = logging.getLogger()
+    root.handlers[:] = [logging.handlers.QueueHandler(log_queue)]
+    for name, level in levels.items():
+        logging.getLogger(name or None).setLevel(level)
     _Worker.current = _Worker(folder)
+
+
+class _ToParentLoggers(logging.Handler):
+    """Hand a record sent by a worker to this process's logger of the same name."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
 
 
 def _day_in_worker(day: PlannedDay, bars_dir: Path, config: EngineConfig,
@@ -196,14 +224,24 @@ async def _run_in_processes(planned: Sequence[PlannedDay], jobs: int, *, bars_di
     """Run the days on ``jobs`` worker processes; return the outcomes in ``planned`` order.
 
     ``report`` is called with each day as it finishes (in the order they finish). Workers are
-    started fresh (``spawn``: nothing of this process's state is inherited) and their database
-    files go to one temporary folder deleted at the end.
+    started fresh (``spawn``: nothing of this process's state is inherited), log through this
+    process's logging (records travel back on a queue), and keep their database files in one
+    temporary folder deleted at the end.
     """
     loop = asyncio.get_running_loop()
     outcomes: list[Outcome | None] = [None] * len(planned)
-    with tempfile.TemporaryDirectory(prefix="aplus-backtest-") as folder, ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(folder,)) as pool:
+    context = multiprocessing.get_context("spawn")
+    log_queue = context.Queue()
+    listener = logging.handlers.QueueListener(log_queue, _ToParentLoggers())
+    with contextlib.ExitStack() as stack:
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="aplus-backtest-"))
+        stack.callback(log_queue.join_thread)
+        stack.callback(log_queue.close)
+        listener.start()
+        stack.callback(listener.stop)  # after the workers are gone (exits run in reverse)
+        pool = stack.enter_context(ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_start_worker,
+            initargs=(folder, log_queue, _log_levels())))
 
         async def one(i: int) -> int:
             outcomes[i] = await loop.run_in_executor(

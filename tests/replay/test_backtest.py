@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import date
 from pathlib import Path
@@ -106,7 +107,8 @@ def test_the_backtest_report_has_its_equity_chart(folders: tuple[Path, Path], tm
 
 
 async def test_days_on_worker_processes_give_the_same_result_as_one_process(
-        folders: tuple[Path, Path], calendar) -> None:
+        folders: tuple[Path, Path], calendar, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="core.replay.backtest")
     setups, bars = folders
     seen: list[int] = []
     one = await run_backtest(setups, bars, calendar=calendar)
@@ -119,6 +121,10 @@ async def test_days_on_worker_processes_give_the_same_result_as_one_process(
     assert {s.trading_date for s in two.skipped} == {s.trading_date for s in one.skipped}
     assert len({d.worker for d in two.days}) == 2  # one day each, each in its own process
     assert all(d.worker != os.getpid() for d in two.days)
+    # the workers log through this process's logging (its handlers redact secrets)
+    from_workers = [r for r in caplog.records if r.process in {d.worker for d in two.days}]
+    assert sorted(r.getMessage().split(" replayed")[0] for r in from_workers) == [
+        str(d.trading_date) for d in two.days]
 
 
 def test_jobs_must_be_a_positive_number(folders: tuple[Path, Path], capsys) -> None:
