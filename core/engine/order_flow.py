@@ -141,6 +141,8 @@ class OrderFlow(EngineParts):
     async def on_order_update(self, upd: OrderUpdate) -> None:
         """Record a broker order event: fills once each, cancels, rejects, replacements."""
         order = upd.order
+        if upd.event is OrderEventType.REPLACED:
+            return  # the replacement order's own events follow (it was recorded when sent)
         async with self.db.sessions() as session:
             row = (await session.execute(select(OrderRow).where(
                 (OrderRow.client_order_id == order.client_order_id)
@@ -154,8 +156,6 @@ class OrderFlow(EngineParts):
                 await self._record_fill(row.id, upd)
             elif upd.event in (OrderEventType.CANCELED, OrderEventType.EXPIRED, OrderEventType.REJECTED):
                 await self._record_end(row.id, upd)
-            elif upd.event is OrderEventType.REPLACED:
-                return  # the replacement order's own events follow
             else:
                 async with self.db.sessions.begin() as session:
                     r = await session.get(OrderRow, row.id)
