@@ -17,7 +17,6 @@ import json
 import sys
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TextIO
 
 from core.parsing import Bias, ParsedMessage, Signal, parse_message
@@ -86,7 +85,11 @@ def _iso_datetime(value: str) -> datetime:
 def _read_message(name: str, stdin: TextIO) -> tuple[str, datetime | None]:
     """Return a file's message text and, for a Discord message object, its posted time."""
     try:
-        data = stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        if name == "-":
+            data = stdin.buffer.read()
+        else:
+            with open(name, "rb", buffering=0) as fh:  # unbuffered: one read of the whole file
+                data = fh.read()
     except IsADirectoryError:
         raise _Unreadable("is a directory") from None
     except OSError as exc:

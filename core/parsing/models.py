@@ -203,6 +203,7 @@ _QUOTED: dict[StrEnum, str] = {
     for member in enum
 }
 _float_repr = float.__repr__  # what json.dumps writes for a float
+_NONZERO_DIGITS = frozenset("123456789")
 
 
 def _json_number(value: Decimal) -> str:
@@ -215,6 +216,12 @@ def _json_number(value: Decimal) -> str:
     Decimal for a lookup costs more than converting it.
     """
     text = str(value)
+    if len(text) <= 16 and text[0] in _NONZERO_DIGITS and "E" not in text:
+        # the common price, "591.82" or "590": digits with at most one point, from 1 up
+        if "." not in text:
+            return text + ".0" if len(text) <= 15 else _float_repr(float(value))
+        text = text.rstrip("0")
+        return text + "0" if text[-1] == "." else text
     if text.isdigit():
         return text + ".0" if len(text) <= 15 else _float_repr(float(value))
     whole, dot, fraction = text.partition(".")
