@@ -226,34 +226,18 @@ class OptionChain:
         names = [name for name in _FLOAT_COLUMNS if name != "strike"]
         aliases = [_ALIASES[name] for name in names]
         values: list[list[float]] = [[] for _ in names]
-        symbol: list[str] = []
-        root: list[str] = []
-        is_call: list[bool] = []
-        expiry: list[date] = []
-        strike: list[float] = []
+        parts: list[_SymbolParts] = []
         for i, row in enumerate(rows):
             get = row.get if isinstance(row, Mapping) else (lambda k, r=row: getattr(r, k, None))
             raw_symbol = _first(get, _ALIASES["symbol"])
             if raw_symbol is None:
                 raise ChainError(f"row {i} has no OCC symbol")
-            try:
-                parts = _symbol_parts(raw_symbol)
-            except InvalidOccSymbol as e:
-                raise ChainError(f"row {i}: {e}") from e
-            symbol.append(parts[0])
-            root.append(parts[1])
-            is_call.append(parts[2])
-            expiry.append(parts[3])
-            strike.append(parts[4])
+            parts.append(_row_symbol(raw_symbol, i))
             for column, name, names_of in zip(values, names, aliases, strict=True):
                 column.append(_to_float(_first(get, names_of), i, name))
-        return cls(
-            symbol=np.array(symbol, dtype=object), root=np.array(root, dtype=object),
-            is_call=np.array(is_call, dtype=bool), expiry=np.array(expiry, dtype="datetime64[D]"),
-            strike=np.array(strike, dtype=np.float64),
-            **{name: np.asarray(column, dtype=np.float64)
-               for name, column in zip(names, values, strict=True)},
-        )
+        return cls(**_symbol_columns(parts), **{
+            name: np.asarray(column, dtype=np.float64)
+            for name, column in zip(names, values, strict=True)})
 
     @classmethod
     def from_snapshots(cls, snapshots: Sequence[Any]) -> OptionChain:
@@ -265,14 +249,7 @@ class OptionChain:
         ``greeks`` (``delta``, ``gamma``, ``theta``, ``vega``), None where the source has
         none. The chain is the one :meth:`from_rows` builds from the same values.
         """
-        parts: list[tuple[str, str, bool, date, float]] = []
-        for i, snap in enumerate(snapshots):
-            try:
-                parts.append(_symbol_parts(snap.symbol))
-            except InvalidOccSymbol as e:
-                raise ChainError(f"row {i}: {e}") from e
-        symbol, root, is_call, expiry, strike = (list(c) for c in zip(*parts, strict=True)) \
-            if parts else ([], [], [], [], [])
+        parts = [_row_symbol(snap.symbol, i) for i, snap in enumerate(snapshots)]
         greeks = [snap.greeks for snap in snapshots]
 
         def column(values: list[Any]) -> FloatArray:
@@ -282,9 +259,7 @@ class OptionChain:
             return column([None if g is None else getattr(g, name) for g in greeks])
 
         return cls(
-            symbol=np.array(symbol, dtype=object), root=np.array(root, dtype=object),
-            is_call=np.array(is_call, dtype=bool), expiry=np.array(expiry, dtype="datetime64[D]"),
-            strike=np.array(strike, dtype=np.float64),
+            **_symbol_columns(parts),
             bid=column([x.bid for x in snapshots]), ask=column([x.ask for x in snapshots]),
             bid_size=column([x.bid_size for x in snapshots]),
             ask_size=column([x.ask_size for x in snapshots]),
@@ -452,7 +427,28 @@ def _first(get: Any, names: tuple[str, ...]) -> Any:
     return None
 
 
-def _symbol_parts(raw: str | OccSymbol) -> tuple[str, str, bool, date, float]:
+_SymbolParts = tuple[str, str, bool, date, float]  # symbol, root, is_call, expiry, strike
+
+
+def _row_symbol(raw: str | OccSymbol, row: int) -> _SymbolParts:
+    """Return :func:`_symbol_parts` of row ``row``'s symbol; a bad one names the row."""
+    try:
+        return _symbol_parts(raw)
+    except InvalidOccSymbol as e:
+        raise ChainError(f"row {row}: {e}") from e
+
+
+def _symbol_columns(parts: list[_SymbolParts]) -> dict[str, Any]:
+    """Return the chain's symbol, root, is_call, expiry and strike columns from ``parts``."""
+    symbol, root, is_call, expiry, strike = (
+        (list(c) for c in zip(*parts, strict=True)) if parts else ([], [], [], [], []))
+    return {"symbol": np.array(symbol, dtype=object), "root": np.array(root, dtype=object),
+            "is_call": np.array(is_call, dtype=bool),
+            "expiry": np.array(expiry, dtype="datetime64[D]"),
+            "strike": np.array(strike, dtype=np.float64)}
+
+
+def _symbol_parts(raw: str | OccSymbol) -> _SymbolParts:
     """Return (symbol, root, is_call, expiry, strike) of an OCC symbol, as from_symbols has them.
 
     The same checks as :meth:`OccSymbol.parse`, which raises its own error for a bad symbol.
