@@ -440,7 +440,7 @@ class PositionFlow(EngineParts):
             assert live is not None
             self._snapshots.append(Snapshot(
                 pos.id, now, live.mark, live.underlying, live.unrealized, live.greeks, live.iv))
-            book.last_underlying[i] = live.underlying  # the cache mirrors the stored column
+            book.last_underlying[i] = live.underlying  # the latest seen; stored at the next write
 
     async def write_snapshots(self) -> None:
         """Write the buffered snapshots, and the latest of each on its position, in one transaction.
