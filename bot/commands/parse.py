@@ -24,6 +24,9 @@ from core.parsing import Bias, ParsedMessage, Signal, parse_message
 __all__ = ["add_parser", "render_summary", "run"]
 
 
+_BATCH = 64  # files whose output is written together
+
+
 class _Unreadable(Exception):
     """A file that cannot be read as a message; the message is the reason."""
 
@@ -56,19 +59,31 @@ def run(args: argparse.Namespace) -> int:
     """Parse every file named in ``args`` and print the results; return the exit status."""
     status = 0
     out = sys.stdout
+    # Written in batches (one write per _BATCH files) unless a person is watching a terminal.
+    batch = 1 if out.isatty() else _BATCH
+    pending: list[str] = []
+
+    def write_pending() -> None:
+        out.write("".join(pending))
+        pending.clear()
+
     for name in args.files:
         try:
             text, posted_at = _read_message(name, sys.stdin)
         except _Unreadable as exc:
-            out.flush()
+            write_pending()
+            out.flush()  # the files before it are printed before its reason
             print(f"parse: {name}: {exc}", file=sys.stderr)
             status = 1
             continue
         parsed = parse_message(text, args.posted_at or posted_at)
         if args.json:
-            out.write(parsed.to_contract_json() + "\n")
+            pending.append(parsed.to_contract_json() + "\n")
         else:
-            out.write(_printable(render_summary(name, parsed), out))
+            pending.append(_printable(render_summary(name, parsed), out))
+        if len(pending) >= batch:
+            write_pending()
+    write_pending()
     out.flush()
     return status
 

@@ -104,6 +104,32 @@ def test_unreadable_files_fail_with_a_reason_and_the_others_are_still_printed(
     assert "binary.txt" in errors[2] and "not UTF-8" in errors[2]
 
 
+def test_many_files_print_in_order_and_an_unreadable_ones_reason_comes_in_its_place(
+    tmp_path: Path,
+) -> None:
+    # Output goes out in batches of files; the reason for a bad file still follows the files
+    # before it and precedes the files after it.
+    text = Path(corpus("2025-05-14_numbered_parentheses.txt")).read_text(encoding="utf-8")
+    names = []
+    for index in range(150):
+        path = tmp_path / f"post_{index:03d}.txt"
+        # each file's first trigger tells it apart: 588.87 becomes 1000.00 + its index
+        path.write_text(text.replace("Near 588.87", f"Near {1000 + index}.00", 1), encoding="utf-8")
+        names.append(str(path))
+    names.insert(100, str(tmp_path / "missing.txt"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "DISCORD_"))}
+    env["PYTHONPATH"] = str(REPO)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", "parse", "--json", *names], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, check=False)
+    lines = out.stdout.decode("utf-8").splitlines()
+    assert out.returncode == 1 and len(lines) == 151
+    assert "missing.txt" in lines[100] and "No such file" in lines[100]
+    printed = [json.loads(line) for i, line in enumerate(lines) if i != 100]
+    assert [p["setups"][0]["signals"][0]["trigger"] for p in printed] == [
+        1000.0 + index for index in range(150)]
+
+
 def test_files_without_setups_exit_zero(tmp_path: Path) -> None:
     chatter = tmp_path / "chatter.txt"
     chatter.write_text("SPY looking strong today, watching the open\n", encoding="utf-8")
