@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
@@ -142,4 +143,29 @@ async def test_a_replay_exchange_that_does_not_persist_writes_nothing_and_forget
         assert (await broker.get_order_by_client_id("r-1")).id == order.id
         assert (await broker.get_account()).cash < broker.starting_cash  # paid for in memory
         await broker.close()
+        await db.dispose()
+
+
+async def test_a_replay_databases_sessions_commit_roll_back_and_give_their_connection_back() -> None:
+    def post(message_id: int) -> SetupMessage:
+        at = datetime(2025, 6, 11, 13, 0, tzinfo=UTC)
+        return SetupMessage(discord_message_id=message_id, channel_id=2, author_id=3,
+                            posted_at=at, raw_text="x", content_hash="h", parse_status="parsed",
+                            warnings=[], revision=1, created_at=at, updated_at=at)
+
+    async with ReplayDatabases() as dbs:
+        db = await dbs.fresh()
+        async with db.sessions.begin() as s:
+            s.add(post(1))
+        with pytest.raises(RuntimeError, match="midway"):
+            async with db.sessions.begin() as s:
+                s.add(post(2))
+                await s.flush()
+                raise RuntimeError("midway")
+        assert await _posts(db) == 1  # the first committed, the second rolled back
+        async with db.sessions() as s:
+            s.add(post(3))
+            await s.flush()  # never committed: closing rolls it back
+        assert await _posts(db) == 1
+        assert db.engine.sync_engine.pool.checkedout() == 0  # every connection came back
         await db.dispose()
