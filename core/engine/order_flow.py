@@ -78,8 +78,7 @@ class OrderFlow(EngineParts):
         except BrokerError as exc:
             await self._order_failed(order_id, str(exc))
             return
-        await self._apply_broker_order(order_id, order, now)
-        ev = await self._order_event_fields(order_id)
+        ev = await self._apply_broker_order(order_id, order, now)
         self.bus.publish(OrderSubmitted(at=now, **ev))
 
     async def _order_failed(self, order_id: int, reason: str) -> None:
@@ -91,13 +90,14 @@ class OrderFlow(EngineParts):
             row.last_error = reason
             row.updated_at = now
             await audit(session, now, "broker", "order_rejected", "order", order_id, reason=reason)
+            fields = _event_fields(row)
             if row.purpose == OrderPurpose.ENTRY:
                 await self._entry_done(session, row, now)
             elif row.position_id is not None:
                 pos = await session.get(PositionRow, row.position_id)
                 if pos is not None and pos.status == PositionStatus.CLOSING:
                     pos.status = PositionStatus.OPEN  # the exit rules will fire again
-        self.bus.publish(OrderRejected(at=now, reason=reason, **(await self._order_event_fields(order_id))))
+        self.bus.publish(OrderRejected(at=now, reason=reason, **fields))
 
     async def _entry_done(self, session: AsyncSession, row: OrderRow, now: datetime) -> None:
         """An entry order ended: close the position if nothing filled, fail the proposal."""
@@ -118,7 +118,8 @@ class OrderFlow(EngineParts):
         elif pos.status == PositionStatus.OPENING:
             pos.status = PositionStatus.OPEN
 
-    async def _apply_broker_order(self, order_id: int, order: Order, now: datetime) -> None:
+    async def _apply_broker_order(self, order_id: int, order: Order, now: datetime) -> dict[str, Any]:
+        """Record what the broker says of a sent order; return the order's event fields."""
         async with self.db.sessions.begin() as session:
             row = await session.get(OrderRow, order_id)
             assert row is not None
@@ -129,14 +130,13 @@ class OrderFlow(EngineParts):
                 row.status = str(order.status) if order.status.is_terminal else row.status
             row.submitted_at = row.submitted_at or now
             row.updated_at = now
+            return _event_fields(row)
 
     async def _order_event_fields(self, order_id: int) -> dict[str, Any]:
         async with self.db.sessions() as session:
             row = await session.get(OrderRow, order_id)
         assert row is not None
-        return dict(order_id=row.id, proposal_id=row.proposal_id, position_id=row.position_id,
-                    symbol=row.symbol, side=row.side, purpose=row.purpose, qty=row.qty,
-                    limit_price=row.limit_price)
+        return _event_fields(row)
 
     async def on_order_update(self, upd: OrderUpdate) -> None:
         """Record a broker order event: fills once each, cancels, rejects, replacements."""
@@ -224,9 +224,9 @@ class OrderFlow(EngineParts):
                 slip = (price - limit) if row.side == OrderSide.BUY else (limit - price)
             complete = row.filled_qty == row.qty
             filled_total = row.filled_qty
+            fields = _event_fields(row)
             closed_info = (closed.id, closed.contract, _money(closed.realized_pnl - closed.fees),
                            closed.exit_reason or "closed") if closed is not None else None
-        fields = await self._order_event_fields(order_id)
         self.bus.publish(OrderFilled(at=now, fill_qty=qty, fill_price=price, filled_qty=filled_total,
                                      complete=complete, slippage=slip, **fields))
         if closed_info is not None:
@@ -277,7 +277,7 @@ class OrderFlow(EngineParts):
                     pos.status = PositionStatus.OPEN  # the exit rules will fire again
             await audit(session, now, "broker", f"order_{row.status}", "order", row.id)
             status, error = row.status, row.last_error
-        fields = await self._order_event_fields(order_id)
+            fields = _event_fields(row)
         if status == "rejected":
             self.bus.publish(OrderRejected(at=now, reason=error or "rejected", **fields))
         else:
@@ -439,3 +439,10 @@ class OrderFlow(EngineParts):
                 if prop is not None:
                     return prop.limit_price
         return row.limit_price or Decimal(0)
+
+
+def _event_fields(row: OrderRow) -> dict[str, Any]:
+    """Return the fields every order event carries, from the order's row."""
+    return dict(order_id=row.id, proposal_id=row.proposal_id, position_id=row.position_id,
+                symbol=row.symbol, side=row.side, purpose=row.purpose, qty=row.qty,
+                limit_price=row.limit_price)
