@@ -122,3 +122,29 @@ async def test_alpaca_py_own_429_retry_loop_is_disabled(fake_alpaca: FakeAlpaca)
         await broker.get_account()
     assert count(fake_alpaca, "GET", "/v2/account") == 1  # alpaca-py did not retry on its own
     await broker.close()
+
+
+async def test_closing_never_hangs_on_background_work_that_will_not_stop(
+        alpaca_broker: AlpacaBroker, caplog: pytest.LogCaptureFixture) -> None:
+    release = asyncio.Event()
+
+    async def stubborn() -> None:  # a library task that swallows its cancellation
+        while not release.is_set():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue
+
+    alpaca_broker._spawn(stubborn(), "stubborn-task")
+    alpaca_broker.close_timeout = 0.2
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await alpaca_broker.close()
+    assert loop.time() - started < 2  # bounded: the shutdown goes on
+    assert "stubborn-task" in caplog.text
+    alpaca_broker._schedule_resync()  # asked for after close: never started
+    (left,) = alpaca_broker._tasks
+    assert left.get_name() == "stubborn-task"
+    release.set()
+    left.cancel()  # now it stops
+    await asyncio.wait([left])

@@ -64,6 +64,8 @@ from core.config import Settings
 
 log = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT_SECONDS = 10.0  # the longest close() waits for the stream and background tasks
+
 _TERMINAL_EVENTS = {
     OrderStatus.CANCELED: OrderEventType.CANCELED,
     OrderStatus.EXPIRED: OrderEventType.EXPIRED,
@@ -138,11 +140,17 @@ class AlpacaBroker(Broker):
         self._stream._reconnect_min_backoff, self._stream._reconnect_max_backoff = reconnect_backoff
         self._poll_interval = poll_interval
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self.close_timeout = CLOSE_TIMEOUT_SECONDS
         self._resync_lock = asyncio.Lock()
         self.resyncs = 0
 
     # ---- lifecycle ---------------------------------------------------------------------
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        if self._closing:  # a reconnect or resync asked for while closing: not started
+            if asyncio.iscoroutine(coro):
+                coro.close()
+            return
         task = asyncio.ensure_future(coro)
         task.set_name(name)
         self._tasks.add(task)
@@ -162,15 +170,26 @@ class AlpacaBroker(Broker):
         self._spawn(self._poll_loop(), "alpaca-order-poller")
 
     async def close(self) -> None:
-        """Stop the stream and the poller."""
+        """Stop the stream, the poller and any resync, waiting at most :attr:`close_timeout`.
+
+        Background work asked for while closing is not started at all. A task that does not
+        end within ``close_timeout`` of being cancelled (a library swallowing the
+        cancellation) is left behind with a warning naming it, rather than holding up the
+        shutdown.
+        """
+        timeout = self.close_timeout
+        self._closing = True
         with contextlib.suppress(Exception):
             await self._stream.stop_ws()
-            await self._stream.close()
-        for task in list(self._tasks):
+            await asyncio.wait_for(self._stream.close(), timeout)
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=timeout)
+            if stuck:
+                log.warning("alpaca broker closed with background work still running: %s",
+                            ", ".join(sorted(t.get_name() for t in stuck)))
         self._hub.close()
 
     @property
