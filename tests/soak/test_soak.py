@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 
+import pytest
+
 from tests.soak.profile import soak
 from tests.soak.soak import SoakPlan
 from tests.soak.soak import soak as run_soak
@@ -21,6 +23,7 @@ PLAN = SoakPlan() if soak() else SoakPlan(days=1, symbols=4, max_open=2,
 MAX_GROWTH_MB = 50
 
 
+@pytest.mark.timeout(7200 if soak() else 600)  # 30 simulated days take about 13 minutes
 async def test_days_at_full_speed_trade_within_the_limits_without_errors_or_memory_growth(
     tmp_path: Path, capsys
 ) -> None:
