@@ -49,7 +49,6 @@ from core.db.models.trading import (
     PositionRow,
     PositionStatus,
     ProposalRow,
-    ProposalStatus,
 )
 from core.db.session import Database
 from core.engine.base import (
@@ -79,6 +78,7 @@ from core.engine.risk import (
     TradingState,
 )
 from core.engine.state import EngineStateStore
+from core.engine.statements import OPEN_PROPOSALS
 from core.engine.triggers import Bar as TBar
 from core.engine.triggers import TriggerBook, TriggerDecision, WatchedSignal
 from core.errors import NotFoundError
@@ -419,8 +419,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         now = self.clock.now()
         if self._proposals_open:
             async with self.db.sessions() as session:
-                rows = (await session.execute(select(ProposalRow.id, ProposalRow.expires_at).where(
-                    ProposalRow.status == ProposalStatus.OPEN))).all()
+                rows = (await session.execute(OPEN_PROPOSALS)).all()
             self._proposals_open = any(at > now for _, at in rows)
             for pid in [pid for pid, at in rows if at <= now]:
                 async with self._proposal_locks[pid]:

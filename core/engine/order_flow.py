@@ -7,7 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.brokers.errors import BrokerError, SubmitOutcomeUnknown
@@ -33,9 +32,16 @@ from core.db.models.trading import (
     ProposalRow,
     ProposalStatus,
 )
-from core.engine.base import OPEN_ORDER_STATES, EngineParts, _d, _money
+from core.engine.base import EngineParts, _d, _money
 from core.engine.risk import EntryIntent, check_entry
 from core.engine.state import audit
+from core.engine.statements import (
+    FILL_BY_EXECUTION,
+    ORDER_BY_IDS,
+    OTHER_EXIT_WORKING,
+    WORKING_ENTRY,
+    WORKING_ORDERS,
+)
 from core.events import (
     OrderCanceled,
     OrderFilled,
@@ -144,9 +150,9 @@ class OrderFlow(EngineParts):
         if upd.event is OrderEventType.REPLACED:
             return  # the replacement order's own events follow (it was recorded when sent)
         async with self.db.sessions() as session:
-            row = (await session.execute(select(OrderRow).where(
-                (OrderRow.client_order_id == order.client_order_id)
-                | (OrderRow.broker_order_id == order.id)))).scalars().first()
+            row = (await session.execute(ORDER_BY_IDS, {
+                "client_order_id": order.client_order_id, "broker_order_id": order.id,
+            })).scalars().first()
         if row is None:
             log.info("order event for an order we did not send: %s %s", order.client_order_id, upd.event)
             return
@@ -171,8 +177,8 @@ class OrderFlow(EngineParts):
         price = upd.fill_price
         fee = self.config.fee_per_contract * qty
         async with self._writing_positions() as session:
-            seen = (await session.execute(select(FillRow.id).where(
-                FillRow.execution_id == upd.execution_id))).first()
+            seen = (await session.execute(FILL_BY_EXECUTION,
+                                          {"execution_id": upd.execution_id})).first()
             if seen is not None:
                 return  # a replayed event: recorded once already
             row = await session.get(OrderRow, order_id)
@@ -240,15 +246,12 @@ class OrderFlow(EngineParts):
         A scale-out canceled to make way for a user's close ends after the close was sent;
         its end must not reopen the position the close is closing.
         """
-        row = (await session.execute(select(OrderRow.id).where(
-            OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
-            OrderRow.id != order_id, OrderRow.status.in_(OPEN_ORDER_STATES)))).first()
+        row = (await session.execute(OTHER_EXIT_WORKING,
+                                     {"position_id": position_id, "order_id": order_id})).first()
         return row is not None
 
     async def _working_entry(self, session: AsyncSession, position_id: int) -> bool:
-        row = (await session.execute(select(OrderRow.id).where(
-            OrderRow.position_id == position_id, OrderRow.purpose == OrderPurpose.ENTRY,
-            OrderRow.status.in_(OPEN_ORDER_STATES)))).first()
+        row = (await session.execute(WORKING_ENTRY, {"position_id": position_id})).first()
         return row is not None
 
     async def _record_end(self, order_id: int, upd: OrderUpdate) -> None:
@@ -368,9 +371,7 @@ class OrderFlow(EngineParts):
         rules = self.config.execution
         now = self.clock.now()
         async with self.db.sessions() as session:
-            rows = (await session.execute(select(OrderRow).where(
-                OrderRow.status.in_(("submitted", "new", "accepted", "pending_new", "partially_filled")),
-                OrderRow.broker_order_id.is_not(None)))).scalars().all()
+            rows = (await session.execute(WORKING_ORDERS)).scalars().all()
         for row in rows:
             last = row.updated_at if row.reprices else (row.submitted_at or row.updated_at)
             if (now - last).total_seconds() < rules.reprice_after_seconds:

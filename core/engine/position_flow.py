@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import select
 
 from core.brokers.errors import BrokerError
 from core.brokers.models import (
@@ -21,7 +21,6 @@ from core.db.models.trading import (
     OrderPurpose,
     OrderRow,
     PositionRow,
-    PositionSnapshot,
     PositionStatus,
 )
 from core.engine.base import (
@@ -39,6 +38,15 @@ from core.engine.risk import (
     check_exit,
 )
 from core.engine.state import audit
+from core.engine.statements import (
+    HELD_BOOK,
+    HELD_POSITIONS,
+    INSERT_SNAPSHOTS,
+    MARK_POSITION,
+    OPEN_EXITS,
+    ORDERS_OF_POSITION,
+    POSITION_GREEKS,
+)
 from core.errors import NotFoundError
 from core.events import (
     ExitTriggered,
@@ -118,9 +126,7 @@ class PositionFlow(EngineParts):
             return cached[1]
         version = self._positions_version
         async with self.db.sessions() as session:
-            rows = list((await session.execute(select(PositionRow).where(
-                PositionRow.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING)))
-                .order_by(PositionRow.id))).scalars().all())
+            rows = list((await session.execute(HELD_POSITIONS)).scalars().all())
         self._exit_rows = (version, rows)
         return rows
 
@@ -156,9 +162,7 @@ class PositionFlow(EngineParts):
                 if halted:
                     log.warning("exit of position %s held: kill switch", position_id)
                     return 0, "the kill switch is on: no orders go out"
-                exits = (await session.execute(select(OrderRow).where(
-                    OrderRow.position_id == pos.id, OrderRow.purpose != OrderPurpose.ENTRY,
-                    OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
+                exits = (await session.execute(OPEN_EXITS, {"position_id": pos.id})).scalars().all()
                 # A canceled order's fills the broker reported but we have not recorded yet.
                 in_flight = sum(max(confirmed[o.broker_order_id] - o.filled_qty, 0)
                                 for o in exits if o.broker_order_id in confirmed)
@@ -168,8 +172,7 @@ class PositionFlow(EngineParts):
                 qty = min(decision.qty, held)
                 if qty <= 0:
                     return 0, "nothing is left to sell: the working exit order filled it"
-                seq = (await session.execute(select(func.count()).select_from(OrderRow).where(
-                    OrderRow.position_id == pos.id))).scalar_one()
+                seq = (await session.execute(ORDERS_OF_POSITION, {"position_id": pos.id})).scalar_one()
                 try:
                     snap = await self.market.option_quote(pos.contract)
                 except BrokerError:
@@ -216,9 +219,7 @@ class PositionFlow(EngineParts):
         when nothing is in the way. An urgent exit already working is left to finish.
         """
         async with self.db.sessions() as session:
-            working = (await session.execute(select(OrderRow).where(
-                OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
-                OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
+            working = (await session.execute(OPEN_EXITS, {"position_id": position_id})).scalars().all()
         if not working:
             self._urgent_exits.pop(position_id, None)
             return None
@@ -252,9 +253,7 @@ class PositionFlow(EngineParts):
         ``CANCEL_CONFIRM_SECONDS``: nothing more is sent then.
         """
         async with self.db.sessions() as session:
-            rows = (await session.execute(select(OrderRow).where(
-                OrderRow.position_id == position_id, OrderRow.purpose != OrderPurpose.ENTRY,
-                OrderRow.status.in_(OPEN_ORDER_STATES)))).scalars().all()
+            rows = (await session.execute(OPEN_EXITS, {"position_id": position_id})).scalars().all()
         if any(r.broker_order_id is None for r in rows):
             raise EngineError("an exit order of this position is not acknowledged by the broker "
                               "yet; nothing else was sent; try again in a moment")
@@ -348,11 +347,8 @@ class PositionFlow(EngineParts):
         if book is not None and not reread and book.version == self._positions_version:
             return book
         version = self._positions_version
-        P = PositionRow.__table__.c  # plain columns: rows, not ORM entities
         async with self.db.sessions() as session:
-            rows = (await session.execute(select(
-                P.id, P.contract, P.underlying, P.qty_open, P.avg_entry, P.last_underlying).where(
-                P.status.in_((PositionStatus.OPEN, PositionStatus.CLOSING))).order_by(P.id))).all()
+            rows = (await session.execute(HELD_BOOK)).all()  # plain rows, not ORM entities
         book = OpenBook([HeldPosition(*r) for r in rows], version)
         self._open_book = book
         return book
@@ -455,21 +451,15 @@ class PositionFlow(EngineParts):
         taken = self._snapshots
         self._snapshots = []
         latest = {s.position_id: s for s in taken}
-        table = PositionRow.__table__
         try:
             async with self.db.sessions.begin() as session:
-                stored = dict((await session.execute(select(table.c.id, table.c.greeks).where(
-                    table.c.id.in_(list(latest))))).all())
+                stored = dict((await session.execute(POSITION_GREEKS, {"ids": list(latest)})).all())
                 await session.execute(
-                    update(table).where(
-                        table.c.id == bindparam("pid"),
-                        table.c.status != PositionStatus.CLOSED).values(
-                        last_mark=bindparam("m"), unrealized_pnl=bindparam("u"),
-                        last_underlying=bindparam("up"), greeks=bindparam("g")),
+                    MARK_POSITION,
                     [{"pid": s.position_id, "m": s.mark, "u": s.unrealized, "up": s.underlying,
                       "g": {**(stored.get(s.position_id) or {}), **s.greeks, "iv": s.iv}}
                      for s in latest.values()])
-                await session.execute(insert(PositionSnapshot.__table__), [
+                await session.execute(INSERT_SNAPSHOTS, [
                     {"position_id": s.position_id, "at": s.at, "mark": s.mark,
                      "underlying_price": s.underlying, "unrealized_pnl": s.unrealized,
                      "greeks": s.greeks} for s in taken])

@@ -29,7 +29,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import bindparam, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -148,6 +148,14 @@ def _ny_date(at: datetime) -> date:
     return at.astimezone(NEW_YORK).date()
 
 
+# built once (the daily loss watch runs this after each position write; see core/engine/statements.py)
+_FILLS_PRICED = (select(FillRow.at, FillRow.qty, FillRow.price, FillRow.fee, OrderRow.side,
+                        PositionRow.avg_entry)
+                 .join(OrderRow, FillRow.order_id == OrderRow.id)
+                 .join(PositionRow, OrderRow.position_id == PositionRow.id))
+_FILLS_PRICED_SINCE = _FILLS_PRICED.where(FillRow.at >= bindparam("since"))
+
+
 async def realized_by_day(session: AsyncSession, start: date | None) -> tuple[dict[date, Decimal], Decimal]:
     """Return net realized P&L per New York date of the fills since ``start``, and fees.
 
@@ -155,15 +163,11 @@ async def realized_by_day(session: AsyncSession, start: date | None) -> tuple[di
     fill's fee counts against its day. Summed over a position's fills this is the
     position's ``realized_pnl − fees`` whenever its entries filled before its exits.
     """
-    stmt = (select(FillRow.at, FillRow.qty, FillRow.price, FillRow.fee, OrderRow.side,
-                   PositionRow.avg_entry)
-            .join(OrderRow, FillRow.order_id == OrderRow.id)
-            .join(PositionRow, OrderRow.position_id == PositionRow.id))
-    if start is not None:
-        stmt = stmt.where(FillRow.at >= _ny_start(start))
+    rows = (await session.execute(_FILLS_PRICED) if start is None else
+            await session.execute(_FILLS_PRICED_SINCE, {"since": _ny_start(start)}))
     daily: defaultdict[date, Decimal] = defaultdict(lambda: _ZERO)
     fees = _ZERO
-    for at, qty, price, fee, side, avg_entry in await session.execute(stmt):
+    for at, qty, price, fee, side, avg_entry in rows:
         day = _ny_date(at)
         if side == OrderSide.SELL:
             daily[day] += (price - avg_entry) * qty * OPTION_MULTIPLIER
