@@ -181,6 +181,7 @@ class EngineParts:
     _snapshots: list[Snapshot]
     _positions_version: int
     _open_book: OpenBook | None
+    _order_ids: dict[str, tuple[int, int | None]]
     _orders_working: bool
 
     @asynccontextmanager

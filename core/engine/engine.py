@@ -153,6 +153,9 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self.marks = LiveMarks()
         self._positions_version = 0  # moves on after every transaction that writes positions
         self._open_book: OpenBook | None = None  # the mark pass's cache of open positions
+        # client order id -> (order id, position id), as the database matched them; neither
+        # changes for an order, and a reprice (the one change of a client id) forgets its old id
+        self._order_ids: dict[str, tuple[int, int | None]] = {}
         # Idle fast path: skip the timer's queries while nothing can be due (True = look).
         self._proposals_open = True  # set on each new proposal, cleared when a tick finds none
         self._orders_working = True  # set on each submit, cleared when a pass finds none
@@ -484,6 +487,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
             k: v for k, v in self._position_locks.items() if v.locked()})
         self._last_mark_event.clear()
         self._last_bar.clear()
+        self._order_ids.clear()  # an earlier day's order is looked up again if it reports
         if self._loaded_date != today:
             self.bias.clear()
         if self.loss_halt is not None and self.loss_halt.trading_date < today:

@@ -23,6 +23,7 @@ from core.brokers.models import (
     client_order_id_for,
 )
 from core.brokers.ticks import round_to_tick, tick_for
+from core.db.base import Price
 from core.db.models.trading import (
     FillRow,
     OrderPurpose,
@@ -54,6 +55,8 @@ from core.events import (
 from core.marketdata.models import OptionContract
 
 log = logging.getLogger(__name__)
+
+_PRICE_PLACES = Decimal(1).scaleb(-(Price.scale or 0))  # a price column's smallest step
 
 
 class OrderFlow(EngineParts):
@@ -138,33 +141,33 @@ class OrderFlow(EngineParts):
             row.updated_at = now
             return _event_fields(row)
 
-    async def _order_event_fields(self, order_id: int) -> dict[str, Any]:
-        async with self.db.sessions() as session:
-            row = await session.get(OrderRow, order_id)
-        assert row is not None
-        return _event_fields(row)
-
     async def on_order_update(self, upd: OrderUpdate) -> None:
         """Record a broker order event: fills once each, cancels, rejects, replacements."""
         order = upd.order
         if upd.event is OrderEventType.REPLACED:
             return  # the replacement order's own events follow (it was recorded when sent)
-        async with self.db.sessions() as session:
-            row = (await session.execute(ORDER_BY_IDS, {
-                "client_order_id": order.client_order_id, "broker_order_id": order.id,
-            })).scalars().first()
-        if row is None:
-            log.info("order event for an order we did not send: %s %s", order.client_order_id, upd.event)
-            return
-        lock = self._position_locks[row.position_id or 0]
+        ids = self._order_ids.get(order.client_order_id)
+        if ids is None:
+            async with self.db.sessions() as session:
+                row = (await session.execute(ORDER_BY_IDS, {
+                    "client_order_id": order.client_order_id, "broker_order_id": order.id,
+                })).scalars().first()
+            if row is None:
+                log.info("order event for an order we did not send: %s %s", order.client_order_id, upd.event)
+                return
+            ids = (row.id, row.position_id)
+            if row.client_order_id == order.client_order_id:
+                self._order_ids[row.client_order_id] = ids
+        order_id, position_id = ids
+        lock = self._position_locks[position_id or 0]
         async with lock:
             if upd.event.is_fill:
-                await self._record_fill(row.id, upd)
+                await self._record_fill(order_id, upd)
             elif upd.event in (OrderEventType.CANCELED, OrderEventType.EXPIRED, OrderEventType.REJECTED):
-                await self._record_end(row.id, upd)
+                await self._record_end(order_id, upd)
             else:
                 async with self.db.sessions.begin() as session:
-                    r = await session.get(OrderRow, row.id)
+                    r = await session.get(OrderRow, order_id)
                     if r is not None and r.status in ("pending_submit", "submitted"):
                         r.status = str(order.status)
                         r.broker_order_id = order.id
@@ -418,6 +421,7 @@ class OrderFlow(EngineParts):
             except BrokerError as exc:
                 log.info("reprice of %s not done: %s", row.client_order_id, exc)
                 continue
+            self._order_ids.pop(row.client_order_id, None)
             async with self.db.sessions.begin() as session:
                 r = await session.get(OrderRow, row.id)
                 assert r is not None
@@ -429,7 +433,9 @@ class OrderFlow(EngineParts):
                 r.updated_at = now
                 await audit(session, now, "engine", "order_repriced", "order", r.id,
                             old=old, new=new_price)
-            fields = await self._order_event_fields(row.id)
+                # the new limit with the scale the database returns (as every order event has)
+                fields = {**_event_fields(r), "limit_price": new_price.quantize(_PRICE_PLACES)}
+            self._order_ids.pop(row.client_order_id, None)  # an event read meanwhile cached it
             self.bus.publish(OrderRepriced(at=now, old_price=base, **fields))
         return bool(rows)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import logging.handlers
 import multiprocessing
@@ -200,6 +201,10 @@ def _start_worker(folder: str, log_queue: Any, levels: dict[str, int]) -> None:
     for name, level in levels.items():
         logging.getLogger(name or None).setLevel(level)
     _Worker.current = _Worker(folder)
+    # Everything alive now (modules, mappers, the template database's engine) lives as long
+    # as the worker: out of the collector's sight, a full collection during a day scans only
+    # what the days made (measured: half the collector's time; 3 % of a day)
+    gc.freeze()
 
 
 class _ToParentLoggers(logging.Handler):

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.brokers.models import OrderRequest, OrderSide, OrderType
+from core.brokers.models import (
+    OrderEventType,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    OrderUpdate,
+)
 from core.db.models import SignalRow, SignalTransition
 from core.db.models.trading import FillRow, OrderRow, PositionRow
 from core.engine.bias import BiasMode
@@ -136,6 +142,41 @@ async def test_an_unfilled_entry_steps_toward_the_ask_every_interval_within_the_
         assert entry.filled_qty == 0
         [canceled] = [e for e in rig.of(OrderCanceled) if e.order_id == 1]
         assert canceled.at == ny("10:03")  # the interval after the last step
+
+
+async def test_a_fill_reported_under_a_repriced_orders_old_ids_is_not_booked_and_the_new_ids_are(
+    rig_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The engine remembers which order a client order id names, after the first event that
+    # looked it up; a reprice gives the order new ids, so the old ones must name nothing again,
+    # exactly as a database lookup would say.
+    rig, pid = await rig_at_breakout(
+        rig_factory, tmp_path,
+        execution=ExecutionRules(reprice_after_seconds=15, reprice_steps=3, max_slippage_pct=1.0))
+    assert (await rig.engine.confirm(pid, "alice")).outcome is ConfirmOutcome.SUBMITTED
+    await every(rig, 1, 1)  # the exchange acknowledges the order: its ids are looked up once
+    [before] = await order_rows(rig)
+    old = await rig.broker.get_order(before.broker_order_id or "")
+    await every(rig, 15, 1)
+    [after] = await order_rows(rig)
+    assert after.reprices == 1 and after.client_order_id != before.client_order_id
+    assert old.client_order_id == before.client_order_id
+
+    stale = OrderUpdate(event=OrderEventType.FILL, order=old, timestamp=rig.clock.now(),
+                        execution_id="stale-1", fill_qty=Decimal(1), fill_price=Decimal("3.17"))
+    with caplog.at_level("INFO", logger="core.engine.order_flow"):
+        await rig.engine.on_order_update(stale)
+    assert "order event for an order we did not send" in caplog.text
+    async with rig.db.sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(FillRow))).scalar_one() == 0
+    assert (await order_rows(rig))[0].filled_qty == 0
+
+    current = await rig.broker.get_order(after.broker_order_id or "")
+    fresh = OrderUpdate(event=OrderEventType.FILL, order=current, timestamp=rig.clock.now(),
+                        execution_id="fresh-1", fill_qty=Decimal(1), fill_price=Decimal("3.18"))
+    await rig.engine.on_order_update(fresh)
+    row = (await order_rows(rig))[0]
+    assert (row.filled_qty, row.avg_fill_price, row.status) == (1, Decimal("3.18"), "partially_filled")
 
 
 # ------------------------------------------------------------ confirm guards ----------
