@@ -30,6 +30,7 @@ ranks where it does; every other contract is in ``rejected`` with the rule that 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -37,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -197,7 +199,12 @@ class RejectRule(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RejectReason:
-    """Why a contract was not chosen: the first rule it failed, its value and the limit."""
+    """Why a contract was not chosen: the first rule it failed, its value and the limit.
+
+    :func:`select_contract` rejects a thousand contracts per chain and is rarely asked why, so
+    it builds each ``detail`` on first read (see :class:`_DeferredDetail`); a reason read that
+    way is equal to, hashes, prints and pickles as the one built with the text given.
+    """
 
     rule: RejectRule
     detail: str
@@ -205,6 +212,67 @@ class RejectReason:
     limit: float | None = None
     also: tuple[RejectRule, ...] = ()
     """Later rules the contract fails as well."""
+
+
+class _DeferredDetail(functools.partial[str]):
+    """A ``RejectReason.detail`` not written yet: calling it returns the text."""
+
+
+class _DetailField:
+    """The ``detail`` field of :class:`RejectReason`, which may hold a :class:`_DeferredDetail`.
+
+    Wraps the field's slot: reading it turns a deferred detail into its text (stored in the
+    slot, so it is made once); everything else (``__init__``, ``__eq__``, ``__hash__``,
+    ``__repr__``, pickling, :func:`dataclasses.replace`) reads and writes the field through
+    it, so it only ever sees the text.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, obj: RejectReason | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, owner)
+        if isinstance(value, _DeferredDetail):
+            value = value()
+            self._slot.__set__(obj, value)
+        return value
+
+    def __set__(self, obj: RejectReason, value: str | _DeferredDetail) -> None:
+        self._slot.__set__(obj, value)
+
+
+# Installed after the class is made: a class attribute named like a slot field is not allowed.
+RejectReason.detail = _DetailField(RejectReason.__dict__["detail"])  # type: ignore[assignment,misc]
+
+
+def _deferred_reason(
+    rule: RejectRule,
+    detail: _DeferredDetail,
+    value: float | None,
+    limit: float | None,
+    also: tuple[RejectRule, ...],
+) -> RejectReason:
+    """Return ``RejectReason(rule, detail, value, limit, also)``, its detail written when read.
+
+    Fills the slots directly, as the dataclass's ``__init__`` would (it does nothing else), in
+    half the time: :func:`select_contract` makes a thousand of these per chain.
+    """
+    reason = _new_object(RejectReason)
+    _set_rule(reason, rule)
+    _set_detail(reason, detail)
+    _set_value(reason, value)
+    _set_limit(reason, limit)
+    _set_also(reason, also)
+    return reason
+
+
+_new_object = object.__new__
+_set_rule, _set_value, _set_limit, _set_also = (
+    RejectReason.__dict__[name].__set__ for name in ("rule", "value", "limit", "also")
+)
+_set_detail = RejectReason.detail._slot.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +397,11 @@ def select_contract(
     assert g is not None
     hours_left = g.t * _HOURS_PER_YEAR
     dte = g.t * 365.0
-    bid, ask, mid = ch.bid, ch.ask, g.price
+    # Copies of the caller's columns that reject details read: a detail is written when first
+    # read, maybe after the caller has changed its chain. (The details read the names below
+    # when they are written, so none of them may be bound again further down.)
+    bid, ask, mid = ch.bid.copy(), ch.ask.copy(), g.price
+    open_interest, traded = ch.open_interest.copy(), ch.volume.copy()
     spread = ask - bid
     with np.errstate(invalid="ignore", divide="ignore"):
         spread_pct = spread / mid * 100.0
@@ -338,7 +410,7 @@ def select_contract(
     volume = np.nan_to_num(ch.volume, nan=0.0)
     right_ok = ch.is_call == bullish
     want = "calls" if bullish else "puts"
-    expiry_dates: list[date] = [d.astype(object) for d in ch.expiry]
+    expiry_dates: list[date] = ch.expiry.tolist()
 
     # Expiry window.
     if request.style is TradeStyle.SWING:
@@ -406,7 +478,7 @@ def select_contract(
                 RejectRule.OPEN_INTEREST,
                 ~(oi >= rules.min_open_interest),
                 lambda i: (
-                    f"open interest {_fmt_count(ch.open_interest[i])} below {rules.min_open_interest:,.0f}"
+                    f"open interest {_fmt_count(open_interest[i])} below {rules.min_open_interest:,.0f}"
                 ),
                 oi,
                 rules.min_open_interest,
@@ -414,7 +486,7 @@ def select_contract(
             _Rule(
                 RejectRule.VOLUME,
                 ~(volume >= rules.min_volume),
-                lambda i: f"volume {_fmt_count(ch.volume[i])} below {rules.min_volume:,.0f}",
+                lambda i: f"volume {_fmt_count(traded[i])} below {rules.min_volume:,.0f}",
                 volume,
                 rules.min_volume,
             ),
@@ -454,26 +526,7 @@ def select_contract(
 
     fail_matrix = np.stack([r.fails for r in rule_list])
     passed_mask = ~fail_matrix.any(axis=0)
-    rejected: dict[str, RejectReason] = {}
-    symbols = ch.symbol.tolist()
-    failing = fail_matrix.T.tolist()  # per contract, per rule (lists: fast one at a time)
-    values: dict[int, list[float]] = {}  # a rule's values as floats, made when first needed
-    for i in np.flatnonzero(~passed_mask).tolist():
-        failed = [k for k, fails in enumerate(failing[i]) if fails]
-        first = rule_list[failed[0]]
-        value = None
-        if first.value is not None:
-            column = values.get(failed[0])
-            if column is None:
-                column = values[failed[0]] = first.value.astype(float).tolist()
-            value = column[i]
-        rejected[str(symbols[i])] = RejectReason(
-            rule=first.rule,
-            detail=first.detail(i),
-            value=value,
-            limit=first.limit,
-            also=tuple(rule_list[k].rule for k in failed[1:]),
-        )
+    rejected = _reject_reasons(rule_list, fail_matrix, ch.symbol)
 
     survivors = np.flatnonzero(passed_mask)
     notes: list[str] = []
@@ -611,6 +664,42 @@ def select_contract(
         expiry_rule=expiry_rule,
         notes=notes,
     )
+
+
+def _reject_reasons(
+    rule_list: list[_Rule], fail_matrix: npt.NDArray[np.bool_], symbols: npt.NDArray[np.object_]
+) -> dict[str, RejectReason]:
+    """Return, by symbol, why each contract failing a rule was rejected (details deferred).
+
+    ``fail_matrix[k, i]`` says whether contract ``i`` fails rule ``k``. A contract's reason is
+    the first rule it fails, that rule's value for it and limit, and the later rules it fails.
+    """
+    rows = np.flatnonzero(fail_matrix.any(axis=0))
+    fails = fail_matrix[:, rows]
+    # Each contract's failed rules as bits (bit k: rule k), so that the first rule and the later
+    # ones are worked out once per combination of failures rather than once per contract.
+    bits = (1 << np.arange(len(rule_list), dtype=np.int64)) @ fails
+    first_rule = np.argmax(fails, axis=0)
+    no_value = np.full(fail_matrix.shape[1], np.nan)
+    values = np.stack([no_value if r.value is None else r.value for r in rule_list])
+    combos: dict[int, tuple[_Rule, tuple[RejectRule, ...]]] = {}
+    rejected: dict[str, RejectReason] = {}
+    for i, failed, value in zip(
+        rows.tolist(), bits.tolist(), values[first_rule, rows].tolist(), strict=True
+    ):
+        combo = combos.get(failed)
+        if combo is None:
+            ks = [k for k in range(len(rule_list)) if failed >> k & 1]
+            combo = combos[failed] = (rule_list[ks[0]], tuple(rule_list[k].rule for k in ks[1:]))
+        first, also = combo
+        rejected[str(symbols[i])] = _deferred_reason(
+            first.rule,
+            _DeferredDetail(first.detail, i),
+            None if first.value is None else value,
+            first.limit,
+            also,
+        )
+    return rejected
 
 
 def _atm_vols(
