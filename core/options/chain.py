@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -249,24 +250,17 @@ class OptionChain:
         ``greeks`` (``delta``, ``gamma``, ``theta``, ``vega``), None where the source has
         none. The chain is the one :meth:`from_rows` builds from the same values.
         """
-        parts = [_row_symbol(snap.symbol, i) for i, snap in enumerate(snapshots)]
-        greeks = [snap.greeks for snap in snapshots]
-
-        def column(values: list[Any]) -> FloatArray:
-            return np.array(values, dtype=np.float64)  # None -> NaN
-
-        def greek(name: str) -> FloatArray:
-            return column([None if g is None else getattr(g, name) for g in greeks])
-
+        if len(snapshots) == 0:
+            return cls.from_rows([])
+        # One pass over the snapshots reads every field; columns are then made in C.
+        symbol, greeks, *numbers = zip(*map(_SNAPSHOT_FIELDS, snapshots), strict=True)
+        columns = np.array(numbers, dtype=np.float64)  # None -> NaN
+        greek_rows = [_NO_GREEKS if g is None else _GREEK_FIELDS(g) for g in greeks]
+        greek_columns = np.array(list(zip(*greek_rows, strict=True)), dtype=np.float64)
         return cls(
-            **_symbol_columns(parts),
-            bid=column([x.bid for x in snapshots]), ask=column([x.ask for x in snapshots]),
-            bid_size=column([x.bid_size for x in snapshots]),
-            ask_size=column([x.ask_size for x in snapshots]),
-            last=column([x.last for x in snapshots]), volume=column([x.volume for x in snapshots]),
-            open_interest=column([x.open_interest for x in snapshots]),
-            source_iv=column([x.iv for x in snapshots]), source_delta=greek("delta"),
-            source_gamma=greek("gamma"), source_theta=greek("theta"), source_vega=greek("vega"),
+            **_symbol_columns(_symbols_parts(symbol)),
+            **{name: columns[k] for k, name in enumerate(_SNAPSHOT_NUMBERS)},
+            **{name: greek_columns[k] for k, name in enumerate(_SNAPSHOT_GREEKS)},
         )
 
     @classmethod
@@ -438,13 +432,48 @@ def _row_symbol(raw: str | OccSymbol, row: int) -> _SymbolParts:
         raise ChainError(f"row {row}: {e}") from e
 
 
+def _symbols_parts(raws: Iterable[str | OccSymbol]) -> list[_SymbolParts]:
+    """Return :func:`_row_symbol` of each symbol in turn (rows numbered from 0), made faster.
+
+    Well-formed symbol strings, nearly all of them, are parsed here as :func:`_symbol_parts`
+    parses them, each expiry date made once; the others go to :func:`_row_symbol`.
+    """
+    expiries: dict[str, date | None] = {}
+    out: list[_SymbolParts] = []
+    for i, raw in enumerate(raws):
+        m = _OCC.fullmatch(raw.strip().upper()) if type(raw) is str else None
+        if m is not None:
+            root, yymmdd, right, digits = m.groups()
+            if yymmdd in expiries:
+                expiry = expiries[yymmdd]
+            else:
+                expiry = expiries[yymmdd] = _yymmdd_date(yymmdd)
+            strike = int(digits)
+            if expiry is not None and strike > 0:
+                out.append((f"{root}{yymmdd}{right}{digits}", root, right == "C", expiry,
+                            strike / 1000))
+                continue
+        out.append(_row_symbol(raw, i))
+    return out
+
+
+def _yymmdd_date(yymmdd: str) -> date | None:
+    """Return the date of an OCC ``YYMMDD`` (years 2000-2099), None if there is no such day."""
+    try:
+        return date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
+    except ValueError:
+        return None
+
+
 def _symbol_columns(parts: list[_SymbolParts]) -> dict[str, Any]:
     """Return the chain's symbol, root, is_call, expiry and strike columns from ``parts``."""
     symbol, root, is_call, expiry, strike = (
         (list(c) for c in zip(*parts, strict=True)) if parts else ([], [], [], [], []))
+    # Each distinct expiry converted once (numpy converts dates one by one, slowly).
+    days = {d: np.datetime64(d, "D") for d in set(expiry)}
     return {"symbol": np.array(symbol, dtype=object), "root": np.array(root, dtype=object),
             "is_call": np.array(is_call, dtype=bool),
-            "expiry": np.array(expiry, dtype="datetime64[D]"),
+            "expiry": np.array([days[d] for d in expiry], dtype="datetime64[D]"),
             "strike": np.array(strike, dtype=np.float64)}
 
 
@@ -459,10 +488,7 @@ def _symbol_parts(raw: str | OccSymbol) -> _SymbolParts:
     m = _OCC.fullmatch(text.strip().upper())
     if m is not None:
         root, yymmdd, right, digits = m.groups()
-        try:
-            expiry = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
-        except ValueError:
-            expiry = None
+        expiry = _yymmdd_date(yymmdd)
         strike = int(digits)
         if expiry is not None and strike > 0:
             return f"{root}{yymmdd}{right}{digits}", root, right == "C", expiry, strike / 1000
@@ -471,6 +497,15 @@ def _symbol_parts(raw: str | OccSymbol) -> _SymbolParts:
 
 
 _OCC = re.compile(r"([A-Z0-9]{1,6}) *(\d{6})([CP])(\d{8})")
+
+# What OptionChain.from_snapshots reads from each snapshot, and the columns it makes of it.
+_SNAPSHOT_NUMBERS = (
+    "bid", "ask", "bid_size", "ask_size", "last", "volume", "open_interest", "source_iv")
+_SNAPSHOT_FIELDS = operator.attrgetter(
+    "symbol", "greeks", *(name.removeprefix("source_") for name in _SNAPSHOT_NUMBERS))
+_SNAPSHOT_GREEKS = ("source_delta", "source_gamma", "source_theta", "source_vega")
+_GREEK_FIELDS = operator.attrgetter(*(name.removeprefix("source_") for name in _SNAPSHOT_GREEKS))
+_NO_GREEKS = (None, None, None, None)
 
 
 def _to_float(raw: Any, row: int, name: str) -> float:
