@@ -258,7 +258,7 @@ class OptionChain:
         greek_rows = [_NO_GREEKS if g is None else _GREEK_FIELDS(g) for g in greeks]
         greek_columns = np.array(list(zip(*greek_rows, strict=True)), dtype=np.float64)
         return cls(
-            **_symbol_columns(_symbols_parts(symbol)),
+            **_snapshot_symbol_columns(symbol),
             **{name: columns[k] for k, name in enumerate(_SNAPSHOT_NUMBERS)},
             **{name: greek_columns[k] for k, name in enumerate(_SNAPSHOT_GREEKS)},
         )
@@ -432,29 +432,31 @@ def _row_symbol(raw: str | OccSymbol, row: int) -> _SymbolParts:
         raise ChainError(f"row {row}: {e}") from e
 
 
-def _symbols_parts(raws: Iterable[str | OccSymbol]) -> list[_SymbolParts]:
-    """Return :func:`_row_symbol` of each symbol in turn (rows numbered from 0), made faster.
+def _snapshot_symbol_columns(raws: Sequence[Any]) -> dict[str, Any]:
+    """Return :func:`_symbol_columns` of the symbols ``raws`` (the symbol of row ``i`` first).
 
-    Well-formed symbol strings, nearly all of them, are parsed here as :func:`_symbol_parts`
-    parses them, each expiry date made once; the others go to :func:`_row_symbol`.
+    The usual case, every symbol a string already in OCC form (upper case, no spaces, a real
+    date and a positive strike), is read by one regex pass over all of them, with the results
+    :func:`_symbol_parts` would give; anything else goes through :func:`_row_symbol`, row by row.
     """
-    expiries: dict[str, date | None] = {}
-    out: list[_SymbolParts] = []
-    for i, raw in enumerate(raws):
-        m = _OCC.fullmatch(raw.strip().upper()) if type(raw) is str else None
-        if m is not None:
-            root, yymmdd, right, digits = m.groups()
-            if yymmdd in expiries:
-                expiry = expiries[yymmdd]
-            else:
-                expiry = expiries[yymmdd] = _yymmdd_date(yymmdd)
-            strike = int(digits)
-            if expiry is not None and strike > 0:
-                out.append((f"{root}{yymmdd}{right}{digits}", root, right == "C", expiry,
-                            strike / 1000))
-                continue
-        out.append(_row_symbol(raw, i))
-    return out
+    try:
+        text = "\n".join(raws)
+    except TypeError:  # not all strings (OccSymbol objects, say)
+        text = ""
+    # One line per symbol, each matched whole, so the i-th match is row i's symbol.
+    found = _OCC_LINES.findall(text) if text.count("\n") == len(raws) - 1 else []
+    if len(found) == len(raws):
+        root, yymmdd, right, digits = zip(*found, strict=True)
+        expiries = {d: _yymmdd_date(d) for d in set(yymmdd)}
+        strikes = list(map(int, digits))
+        if None not in expiries.values() and min(strikes) > 0:
+            days = {d: np.datetime64(expiry, "D") for d, expiry in expiries.items()}
+            return {"symbol": np.array(text.split("\n"), dtype=object),
+                    "root": np.array(root, dtype=object),
+                    "is_call": np.array(right) == "C",
+                    "expiry": np.array([days[d] for d in yymmdd], dtype="datetime64[D]"),
+                    "strike": np.array(strikes, dtype=np.int64) / 1000}
+    return _symbol_columns([_row_symbol(raw, i) for i, raw in enumerate(raws)])
 
 
 def _yymmdd_date(yymmdd: str) -> date | None:
@@ -497,6 +499,8 @@ def _symbol_parts(raw: str | OccSymbol) -> _SymbolParts:
 
 
 _OCC = re.compile(r"([A-Z0-9]{1,6}) *(\d{6})([CP])(\d{8})")
+# Lines that are OCC symbols in their usual form, which _OCC matches with the same groups.
+_OCC_LINES = re.compile(r"^([A-Z0-9]{1,6})(\d{6})([CP])(\d{8})$", re.MULTILINE)
 
 # What OptionChain.from_snapshots reads from each snapshot, and the columns it makes of it.
 _SNAPSHOT_NUMBERS = (
