@@ -397,9 +397,9 @@ def select_contract(
     assert g is not None
     hours_left = g.t * _HOURS_PER_YEAR
     dte = g.t * 365.0
-    # Copies of the caller's columns that reject details read: a detail is written when first
-    # read, maybe after the caller has changed its chain. (The details read the names below
-    # when they are written, so none of them may be bound again further down.)
+    # Reject details are written when first read, maybe after this function has returned and
+    # the caller has changed its chain: they read copies of its columns, and none of the names
+    # the detail functions below use may be bound again further down.
     bid, ask, mid = ch.bid.copy(), ch.ask.copy(), g.price
     open_interest, traded = ch.open_interest.copy(), ch.volume.copy()
     spread = ask - bid
