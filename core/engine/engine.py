@@ -153,7 +153,7 @@ class TradingEngine(ProposalFlow, OrderFlow, PositionFlow, Recovery):
         self.marks = LiveMarks()
         self._positions_version = 0  # moves on after every transaction that writes positions
         self._open_book: OpenBook | None = None  # the mark pass's cache of open positions
-        # client order id -> (order id, position id), as the database matched them; neither
+        # client order id -> (order id, position id) of the orders sent or looked up: neither
         # changes for an order, and a reprice (the one change of a client id) forgets its old id
         self._order_ids: dict[str, tuple[int, int | None]] = {}
         # Idle fast path: skip the timer's queries while nothing can be due (True = look).

@@ -139,6 +139,7 @@ class OrderFlow(EngineParts):
                 row.status = str(order.status) if order.status.is_terminal else row.status
             row.submitted_at = row.submitted_at or now
             row.updated_at = now
+            self._order_ids[row.client_order_id] = (row.id, row.position_id)
             return _event_fields(row)
 
     async def on_order_update(self, upd: OrderUpdate) -> None:
@@ -436,6 +437,7 @@ class OrderFlow(EngineParts):
                 # the new limit with the scale the database returns (as every order event has)
                 fields = {**_event_fields(r), "limit_price": new_price.quantize(_PRICE_PLACES)}
             self._order_ids.pop(row.client_order_id, None)  # an event read meanwhile cached it
+            self._order_ids[new_order.client_order_id] = (row.id, row.position_id)
             self.bus.publish(OrderRepriced(at=now, old_price=base, **fields))
         return bool(rows)
 
