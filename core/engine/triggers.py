@@ -2,7 +2,7 @@
 
 Pure and synchronous: a :class:`TriggerBook` holds the live signals of the day indexed by
 symbol, and :meth:`TriggerBook.on_bar` evaluates only the signals of the bar's symbol, as a
-handful of numpy comparisons. Nothing here reads the clock; every time comes from the bar
+handful of float comparisons. Nothing here reads the clock; every time comes from the bar
 (or trade) that caused it.
 
 Rules (all distances are ``max(abs, pct % of the level)``, rounded to the cent; see
@@ -41,11 +41,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.clock import NEW_YORK, utc
@@ -219,7 +218,10 @@ BarLike = StartBar | TimestampBar
 def bar_start(bar: BarLike) -> datetime:
     """Return the start of ``bar`` as an aware UTC datetime (``start`` or ``timestamp``)."""
     start = getattr(bar, "start", None)
-    return utc(start if start is not None else bar.timestamp)  # type: ignore[union-attr]
+    if start is None:
+        start = bar.timestamp  # type: ignore[union-attr]
+    # Already UTC (the usual case): utc() would return this very object, so skip the call.
+    return start if start.tzinfo is UTC else utc(start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,21 +383,15 @@ class _Entry:
 
 
 class _SymbolBook:
-    """The live signals of one symbol, as parallel arrays rebuilt lazily after changes."""
+    """The live signals of one symbol, as lists rebuilt lazily after changes.
 
-    __slots__ = (
-        "bucket",
-        "close_ge",
-        "close_le",
-        "entries",
-        "last_close",
-        "order",
-        "pending_touch",
-        "stale",
-        "touch_ge",
-        "touch_le",
-        "touched",
-    )
+    A symbol has a handful of signals, so the per-bar checks are plain float comparisons in
+    a loop (faster than numpy on so few elements): ``waiting`` holds the two-phase signals
+    not yet touched, ``armed`` the signals whose close rule is live, both in the order the
+    signals were added.
+    """
+
+    __slots__ = ("armed", "bucket", "entries", "last_close", "order", "stale", "waiting")
 
     def __init__(self) -> None:
         self.entries: dict[int, _Entry] = {}
@@ -403,48 +399,44 @@ class _SymbolBook:
         self.stale = True
         self.bucket: datetime | None = None
         self.last_close = 0.0
-        self.pending_touch = False
-        empty = np.empty(0)
-        self.touch_ge = self.touch_le = self.close_ge = self.close_le = empty
-        self.touched = np.empty(0, dtype=bool)
+        # (touch_ge, touch_le, entry) of the untouched rejections and bounces.
+        self.waiting: list[tuple[float, float, _Entry]] = []
+        # (close_ge, close_le, entry) of the signals that fire on a close.
+        self.armed: list[tuple[float, float, _Entry]] = []
 
     def _rebuild(self) -> None:
         self.order = list(self.entries.values())
-        self.touch_ge = np.array([e.touch_ge for e in self.order], dtype=float)
-        self.touch_le = np.array([e.touch_le for e in self.order], dtype=float)
-        self.close_ge = np.array([e.close_ge for e in self.order], dtype=float)
-        self.close_le = np.array([e.close_le for e in self.order], dtype=float)
-        self.touched = np.array(
-            [not e.needs_touch or e.touch is not None for e in self.order], dtype=bool
-        )
-        self.pending_touch = not bool(self.touched.all())
+        self._split()
         self.stale = False
+
+    def _split(self) -> None:
+        """Sort the signals into ``waiting`` and ``armed`` by whether they await a touch."""
+        waiting: list[tuple[float, float, _Entry]] = []
+        armed: list[tuple[float, float, _Entry]] = []
+        for e in self.order:
+            if e.touch is None and e.needs_touch:
+                waiting.append((e.touch_ge, e.touch_le, e))
+            else:
+                armed.append((e.close_ge, e.close_le, e))
+        self.waiting, self.armed = waiting, armed
 
     def apply_touch(self, high: float, low: float, at: datetime, symbol: str) -> list[Touch]:
         if self.stale:
             self._rebuild()
-        if not self.pending_touch:
-            return []
-        hit = ~self.touched & ((self.touch_ge <= high) | (self.touch_le >= low))
-        if not hit.any():
-            return []
         touches: list[Touch] = []
-        for i in np.flatnonzero(hit):
-            entry = self.order[i]
-            price = high if entry.signal.category is Category.REJECTION else low
-            entry.touch = Touch(entry.signal.signal_id, symbol, at, price)
-            touches.append(entry.touch)
-        self.touched |= hit
-        self.pending_touch = not bool(self.touched.all())
+        for touch_ge, touch_le, entry in self.waiting:
+            if touch_ge <= high or touch_le >= low:
+                price = high if entry.signal.category is Category.REJECTION else low
+                entry.touch = Touch(entry.signal.signal_id, symbol, at, price)
+                touches.append(entry.touch)
+        if touches:
+            self._split()
         return touches
 
     def fired(self, close: float) -> list[_Entry]:
         if self.stale:
             self._rebuild()
-        fire = self.touched & ((self.close_ge <= close) | (self.close_le >= close))
-        if not fire.any():
-            return []
-        return [self.order[i] for i in np.flatnonzero(fire)]
+        return [e for close_ge, close_le, e in self.armed if close_ge <= close or close_le >= close]
 
 
 @dataclass(frozen=True, slots=True)
