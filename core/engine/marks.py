@@ -9,8 +9,8 @@ ends, committed or not), each time it writes the snapshots, and at a restart (a 
 starts without one).
 
 A pass makes a :class:`MarkPass`: one price and one set of Greeks per contract, and the
-portfolio exposure summed with numpy. :class:`LiveMarks` serves the :class:`LiveMark` of a
-position from the latest pass, computed exactly (in ``Decimal``) only when someone asks.
+portfolio exposure summed in position order. :class:`LiveMarks` serves the :class:`LiveMark`
+of a position from the latest pass, computed exactly (in ``Decimal``) only when someone asks.
 """
 
 from __future__ import annotations
@@ -21,13 +21,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-import numpy as np
-
 from core.brokers.models import OPTION_MULTIPLIER
 from core.engine.base import Exposure, LiveMark, _money
 from core.marketdata.models import OptionSnapshot
-
-_NO_GREEKS = (math.nan, math.nan, math.nan, math.nan)
 
 
 class HeldPosition(NamedTuple):
@@ -54,7 +50,7 @@ class Snapshot(NamedTuple):
 
 
 class OpenBook:
-    """The open and closing positions as read at ``version``, indexed for a vectorised pass."""
+    """The open and closing positions as read at ``version``, indexed for a mark pass."""
 
     def __init__(self, positions: Sequence[HeldPosition], version: int) -> None:
         self.version = version
@@ -66,12 +62,14 @@ class OpenBook:
         self.underlyings = sorted(set(underlyings))
         slot = dict(zip(self.contracts, range(len(self.contracts)), strict=True))
         self.contract_of = [slot[c] for c in contracts]
-        self.contract_idx = np.array(self.contract_of, dtype=np.intp)
-        self.units = np.array(qty, dtype=float) * float(OPTION_MULTIPLIER)
-        self.avg_entry = np.array(avg, dtype=float)
+        multiplier = float(OPTION_MULTIPLIER)
+        self.units: list[float] = [float(q) * multiplier for q in qty]
+        self.avg_entry: list[float] = [float(a) for a in avg]
         # What a position cost (1 when nothing), the base of the P&L event threshold.
-        cost = self.avg_entry * self.units
-        self.cost_float = np.where(cost == 0, 1.0, cost).tolist()
+        self.cost_float = [
+            1.0 if (cost := a * u) == 0 else cost
+            for a, u in zip(self.avg_entry, self.units, strict=True)
+        ]
         # Kept equal to the stored column: the snapshot write updates both.
         self.last_underlying: list[Decimal | None] = [p.last_underlying for p in self.positions]
 
@@ -99,41 +97,64 @@ class MarkPass:
         self.underlying_now = underlying_now
         self.snaps = [quotes.get(c) for c in book.contracts]
         prices: list[float | None] = []
-        greeks: list[tuple[float, float, float, float]] = []
+        greeks: list[tuple[float, float, float, float] | None] = []
         for snap in self.snaps:
             if snap is None:
                 prices.append(None)
-                greeks.append(_NO_GREEKS)
+                greeks.append(None)
                 continue
             mid = snap.mid
-            prices.append(mid if mid is not None else snap.last)
+            price = mid if mid is not None else snap.last
+            prices.append(None if price != price else price)  # NaN (unequal to itself) -> None
             g = snap.greeks
-            greeks.append(_NO_GREEKS if g is None else (g.delta, g.gamma, g.theta, g.vega))
-        px = np.array(prices, dtype=float)  # None -> nan
-        priced = ~np.isnan(px)
-        self.prices = [p if ok else None for p, ok in zip(prices, priced.tolist(), strict=True)]
-        idx = book.contract_idx
-        self.marked = priced[idx]
-        per_pos = np.array(greeks, dtype=float).reshape(len(greeks), 4)[idx]
-        with_greeks = self.marked & ~np.isnan(per_pos).any(axis=1)
-        sums = (per_pos[with_greeks] * book.units[with_greeks, None]).sum(axis=0)
+            if g is None:
+                greeks.append(None)
+                continue
+            d, gm, th, v = row = (g.delta, g.gamma, g.theta, g.vega)
+            # Left out of the exposure when a Greek is missing or NaN (unequal to itself).
+            complete = d is not None and gm is not None and th is not None and v is not None
+            if complete and d == d and gm == gm and th == th and v == v:
+                greeks.append(row)
+            else:
+                greeks.append(None)
+        self.prices = prices
+        # Plain Python, not numpy: a pass holds a few positions, where numpy's cost per call
+        # dominates. The sums run in position order from 0.0, as numpy's sum over axis 0
+        # did, so the floats are the same to the bit.
+        marked: list[bool] = []
+        pnl: list[float] = []
+        delta = gamma = theta = vega = 0.0
+        counted = 0
+        for c, units, avg_entry in zip(book.contract_of, book.units, book.avg_entry, strict=True):
+            price = prices[c]
+            if price is None:
+                marked.append(False)
+                pnl.append(math.nan)
+                continue
+            marked.append(True)
+            pnl.append((float(price) - avg_entry) * units)
+            row = greeks[c]
+            if row is not None:
+                delta += row[0] * units
+                gamma += row[1] * units
+                theta += row[2] * units
+                vega += row[3] * units
+                counted += 1
+        self.marked = marked
         # The unrealized P&L in floats (NaN when not priced), for screening only: the P&L
         # published or stored is :meth:`mark_at`'s, exact to the cent.
-        self.pnl_estimate = ((px[idx] - book.avg_entry) * book.units).tolist()
-        self.exposure = Exposure(float(sums[0]), float(sums[1]), float(sums[2]), float(sums[3]),
-                                 int(with_greeks.sum()))
+        self.pnl_estimate = pnl
+        self.exposure = Exposure(float(delta), float(gamma), float(theta), float(vega), counted)
         self._made: dict[int, LiveMark] = {}
 
     def marked_indices(self) -> list[int]:
         """Return the book indices of the positions this pass marked."""
-        return np.flatnonzero(self.marked).tolist()
+        return [i for i, ok in enumerate(self.marked) if ok]
 
     def unmarked_ids(self) -> list[int]:
         """Return the ids of the book's positions this pass could not price."""
-        if self.marked.all():
-            return []
         positions = self.book.positions
-        return [positions[i].id for i in np.flatnonzero(~self.marked).tolist()]
+        return [positions[i].id for i, ok in enumerate(self.marked) if not ok]
 
     def mark_at(self, i: int) -> LiveMark | None:
         """Return the mark of the book's ``i``-th position (None when it was not priced)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
 
 from core.engine.marks import HeldPosition, LiveMarks, MarkPass, OpenBook
 from core.marketdata.models import Greeks, OptionRight, OptionSnapshot
@@ -85,3 +89,45 @@ def test_a_held_position_without_a_quote_keeps_its_mark_and_a_closed_one_loses_i
 def test_an_empty_book_marks_nothing() -> None:
     marks = MarkPass(OpenBook([], 1), {}, AT, {})
     assert marks.exposure.positions == 0 and marks.marked_indices() == []
+
+
+def test_exposure_and_pnl_estimate_equal_the_numpy_formula_to_the_bit() -> None:
+    # The pass sums in plain Python, in position order from 0.0, like numpy's sum over axis 0:
+    # the floats must be the very same, with NaN or missing Greeks left out and NaN prices unmarked.
+    rng = random.Random(5)
+    contracts = [f"SPY2507{d}C00{590000 + 1000 * k:06d}" for d in (18, 25) for k in range(6)]
+    for _ in range(200):
+        book = OpenBook([held(pid, rng.choice(contracts), rng.randint(1, 40),
+                              f"{rng.uniform(0.05, 9):.2f}") for pid in range(1, rng.randint(1, 30))], 1)
+        quotes = {}
+        for c in contracts:
+            if rng.random() < 0.15:
+                continue
+            values = [rng.uniform(-1, 1) * 10 ** rng.randint(-4, 1) for _ in range(4)]
+            if rng.random() < 0.1:
+                values[rng.randrange(4)] = rng.choice((math.nan, None, -0.0))
+            greeks = None if rng.random() < 0.1 else Greeks(*values)
+            bid = None if rng.random() < 0.2 else round(rng.uniform(0.05, 9), 2)
+            last = rng.choice((None, math.nan, round(rng.uniform(0.05, 9), 2)))
+            quotes[c] = quote(c, bid, None if bid is None else bid + 0.05, last=last, greeks=greeks)
+        marks = MarkPass(book, quotes, AT, {})
+
+        # The former numpy computation, as reference.
+        snaps = [quotes.get(c) for c in book.contracts]
+        px = np.array([None if s is None else (s.mid if s.mid is not None else s.last) for s in snaps],
+                      dtype=float)
+        rows = np.array([(math.nan,) * 4 if s is None or s.greeks is None else
+                         (s.greeks.delta, s.greeks.gamma, s.greeks.theta, s.greeks.vega)
+                         for s in snaps], dtype=float).reshape(len(snaps), 4)
+        idx = np.array(book.contract_of, dtype=np.intp)
+        units = np.array(book.units)
+        marked = ~np.isnan(px)[idx]
+        with_greeks = marked & ~np.isnan(rows[idx]).any(axis=1)
+        sums = (rows[idx][with_greeks] * units[with_greeks, None]).sum(axis=0).tolist()
+        pnl = ((px[idx] - np.array(book.avg_entry)) * units).tolist()
+
+        exposure = marks.exposure
+        assert repr([exposure.delta, exposure.gamma, exposure.theta, exposure.vega]) == repr(sums)
+        assert exposure.positions == int(with_greeks.sum())
+        assert repr(marks.pnl_estimate) == repr(pnl)
+        assert marks.marked_indices() == np.flatnonzero(marked).tolist()
