@@ -31,9 +31,19 @@ def price_contracts(
     vol: FloatArray,
     is_call: npt.NDArray[np.bool_],
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Return (price, delta, gamma, theta/day, vega/pt, rho) arrays for the contracts."""
-    from core.options.pricing import bsm_greeks  # imported late: the module may be swapped
+    """Return (price, delta, gamma, theta/day, vega/pt, rho) arrays for the contracts.
 
-    g = bsm_greeks(spot, strikes, t, rate, div_yield, vol, is_call)
+    ``strikes``, ``t``, ``vol`` and ``is_call`` are arrays of one shape, strikes and ``spot``
+    positive and ``vol`` non-negative (the simulated market's own inputs), so the checks of
+    :func:`~core.options.pricing.bsm_greeks` are skipped: same values, a fraction of the cost
+    when a handful of contracts is priced.
+    """
+    # imported late: the module may be swapped
+    from core.options.pricing import _bsm_greeks_unchecked
+
+    sign = np.where(is_call, 1.0, -1.0)
+    g = _bsm_greeks_unchecked(float(spot), np.asarray(strikes, dtype=np.float64),
+                              np.asarray(t, dtype=np.float64), float(rate), float(div_yield),
+                              np.asarray(vol, dtype=np.float64), sign)
     return (np.asarray(g.price), np.asarray(g.delta), np.asarray(g.gamma),
             np.asarray(g.theta), np.asarray(g.vega), np.asarray(g.rho))

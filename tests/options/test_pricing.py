@@ -125,3 +125,20 @@ def test_invalid_inputs_raise_a_clear_error(
 def test_bad_call_put_flag_is_rejected() -> None:
     with pytest.raises(ValueError, match="C/P"):
         bsm_price(100.0, 100.0, 0.5, 0.0, 0.0, 0.2, ["C", "X"])
+
+
+def test_the_unchecked_entry_gives_bsm_greeks_bit_for_bit() -> None:
+    from core.options.pricing import _bsm_greeks_unchecked
+
+    rng = np.random.default_rng(11)
+    n = 3_000
+    k = 600.0 * np.exp(rng.normal(0, 0.2, n))
+    t = np.concatenate([rng.uniform(-0.01, 0.2, n - 2), [0.0, np.nan]])
+    v = np.concatenate([rng.uniform(0.0, 1.5, n - 3), [0.0, 0.0, 0.3]])
+    is_call = rng.random(n) < 0.5
+    want = bsm_greeks(600.0, k, t, 0.043, 0.01, v, is_call)
+    for sl in (slice(None), slice(0, 1), slice(5, 8)):  # a chain, one contract, a few
+        got = _bsm_greeks_unchecked(600.0, k[sl], t[sl], 0.043, 0.01, v[sl], np.where(is_call[sl], 1.0, -1.0))
+        for name in ("price", "delta", "gamma", "theta", "vega", "rho"):
+            np.testing.assert_array_equal(getattr(got, name).view(np.int64),
+                                          getattr(want, name)[sl].view(np.int64), err_msg=name)
