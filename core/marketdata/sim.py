@@ -20,7 +20,8 @@ import math
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Final
 
@@ -72,6 +73,12 @@ def _unit(key: str) -> float:
     return zlib.crc32(key.encode()) / 4_294_967_296.0
 
 
+def _unit_after(prefix_crc: int, suffix: bytes) -> float:
+    """Return ``_unit(prefix + suffix)`` from ``zlib.crc32(prefix.encode())`` (the same number:
+    CRC-32 continues from a running value), so a fixed prefix is encoded and hashed once."""
+    return zlib.crc32(suffix, prefix_crc) / 4_294_967_296.0
+
+
 def _seed(*parts: object) -> int:
     return zlib.crc32(":".join(str(p) for p in parts).encode())
 
@@ -109,7 +116,10 @@ def _option_ticks(underlying: str, price: np.ndarray) -> np.ndarray:
     if u in PENNY_ALL_PRICES:
         return np.full(len(price), 0.01)
     low, high = (0.01, 0.05) if u in PENNY_PROGRAM else (0.05, 0.10)
-    return np.array([low if round(p, 2) < 3.0 else high for p in price.tolist()], dtype=float)
+    # round(p, 2) < 3.0 exactly when p is below the decimal 2.995 (Python rounds the exact binary
+    # value correctly, and no float equals 2.995); the float 2.995 lies just above that decimal
+    # and the next float down just below it, so the test is p < 2.995. NaN: the high tick, as ever.
+    return np.where(price < 2.995, low, high)
 
 
 def _ceil_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
@@ -118,6 +128,26 @@ def _ceil_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
 
 def _floor_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
     return np.round(np.floor(np.round(x / tick, 6)) * tick, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class _ContractDay:
+    """What a contract's snapshot takes from the trading day alone (worked out once a day).
+
+    The factors are kept apart, not multiplied together, so the per-minute arithmetic multiplies
+    them in the same order as ever (floating-point products depend on the order).
+    """
+
+    symbol: str
+    days: float  # calendar days from the trading day to the expiry
+    monthly: float  # the open-interest factor of a monthly expiry (2.5, else 1.0)
+    round_strike: float  # the open-interest factor of a strike on a multiple of 5 (1.8, else 1.0)
+    oi_draw: float  # 0.4 + 1.2 * the day's open-interest draw
+    oi_age: float  # min(1.0, (days + 2) / 10)
+    vol_age: float  # 0.04 + 0.8 * exp(-days / 2)
+    crc_v: int  # zlib.crc32 of "<symbol>:v:" (the minute follows): the volume draw
+    crc_s: int  # ... of "<symbol>:s:": the ask size draw
+    crc_bs: int  # ... of "<symbol>:bs:": the bid size draw
 
 
 class SimMarketData(MarketData):
@@ -143,12 +173,17 @@ class SimMarketData(MarketData):
         self._cache: OrderedDict[tuple[str, date], DayBars] = OrderedDict()
         self._cache_days = cache_days
         self._newest_day: date | None = None
-        # pure functions of their arguments, memoised: the listed expiries of (underlying, day),
-        # and the snapshots of the last pricing calls at the latest time priced (exact inputs)
+        # pure functions of their arguments, memoised: the listed expiries of (underlying, day);
+        # the parsed OCC symbols; each contract's per-day facts for the latest trading day; and
+        # each contract's snapshot at the latest time priced, per (underlying, spot) (a
+        # contract's snapshot does not depend on the other contracts priced with it)
         self._expiries: dict[tuple[str, date], tuple[date, ...]] = {}
         self._listed: dict[tuple[str, date], frozenset[date]] = {}
-        self._priced_at: datetime | None = None
-        self._priced: dict[tuple[object, ...], list[OptionSnapshot]] = {}
+        self._parsed: dict[str, OptionContract | None] = {}
+        self._day_facts_of: date | None = None
+        self._day_facts: dict[OptionContract, _ContractDay] = {}
+        self._priced_at: tuple[datetime, tzinfo | None, float] | None = None
+        self._priced: dict[tuple[str, float], dict[OptionContract, OptionSnapshot]] = {}
         if bars_dir is not None and bars_dir.is_dir():
             for sub in bars_dir.iterdir():
                 if sub.is_dir() and any(sub.glob("*.csv")) and sub.name.upper() not in self._universe:
@@ -356,10 +391,9 @@ class SimMarketData(MarketData):
 
     def option_quote_at(self, symbol: str, t: datetime) -> OptionSnapshot:
         """Return the snapshot of one contract at ``t``; raise ``UnknownSymbol`` if unlisted."""
-        try:
-            contract = OptionContract.parse(symbol)
-        except ValueError:
-            raise UnknownSymbol(f"not an option contract: {symbol!r}") from None
+        contract = self._parse(symbol)
+        if contract is None:
+            raise UnknownSymbol(f"not an option contract: {symbol!r}")
         if not self.is_listed(contract, t):
             raise UnknownSymbol(f"no such contract listed: {contract.symbol}")
         spot = self.price_at(contract.underlying, t)
@@ -369,11 +403,8 @@ class SimMarketData(MarketData):
         """Return snapshots of many contracts at ``t``, each underlying priced in one pass."""
         groups: dict[str, list[OptionContract]] = {}
         for symbol in symbols:
-            try:
-                contract = OptionContract.parse(symbol)
-            except ValueError:
-                continue
-            if self.is_listed(contract, t):
+            contract = self._parse(symbol)
+            if contract is not None and self.is_listed(contract, t):
                 groups.setdefault(contract.underlying, []).append(contract)
         out: dict[str, OptionSnapshot] = {}
         for underlying, contracts in groups.items():
@@ -381,6 +412,22 @@ class SimMarketData(MarketData):
             for snap in self._price(underlying, spot, t, contracts):
                 out[snap.symbol] = snap
         return out
+
+    def _parse(self, symbol: str) -> OptionContract | None:
+        """Return :meth:`OptionContract.parse` of ``symbol`` (None if it is no OCC symbol),
+        remembered: the same few held contracts are asked for every minute."""
+        try:
+            return self._parsed[symbol]
+        except KeyError:
+            pass
+        if len(self._parsed) >= 4096:
+            self._parsed.clear()
+        try:
+            contract: OptionContract | None = OptionContract.parse(symbol)
+        except ValueError:
+            contract = None
+        self._parsed[symbol] = contract
+        return contract
 
     def settlement_price(self, underlying: str, day: date) -> float:
         """Return the closing price of ``underlying`` on session ``day`` (used at expiry)."""
@@ -390,35 +437,70 @@ class SimMarketData(MarketData):
     def _price(
         self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
     ) -> list[OptionSnapshot]:
-        """Price ``contracts``; the same call at the same ``t`` returns the same snapshots."""
+        """Price ``contracts``; a contract already priced at the same ``t`` (alone or with any
+        others) is served from the cache, the rest are priced together in one pass."""
         if not contracts:
             return []
-        if t != self._priced_at:
-            self._priced_at = t
+        scope = (t, t.tzinfo, self.rate)  # the time zone too: it shows in the snapshots' timestamp
+        if scope != self._priced_at:
+            self._priced_at = scope
             self._priced.clear()
-        key = (underlying, spot, self.rate, *contracts)
-        out = self._priced.get(key)
-        if out is None:
-            out = self._priced[key] = self._price_now(underlying, spot, t, contracts)
-        return list(out)
+        priced = self._priced.setdefault((underlying, spot), {})
+        missing = [c for c in dict.fromkeys(contracts) if c not in priced]
+        if missing:
+            priced.update(zip(missing, self._price_now(underlying, spot, t, missing), strict=True))
+        return [priced[c] for c in contracts]
+
+    def _contract_days(self, today: date, contracts: list[OptionContract]) -> list[_ContractDay]:
+        """Return the per-day facts of each contract on trading day ``today`` (kept for the day)."""
+        if today != self._day_facts_of:
+            self._day_facts_of = today
+            self._day_facts.clear()
+        facts = self._day_facts
+        out: list[_ContractDay] = []
+        for c in contracts:
+            f = facts.get(c)
+            if f is None:
+                f = facts[c] = self._contract_day(today, c)
+            out.append(f)
+        return out
+
+    @staticmethod
+    def _contract_day(today: date, c: OptionContract) -> _ContractDay:
+        e = c.expiry
+        sym = f"{c.underlying}{e:%y%m%d}{'C' if c.right is OptionRight.CALL else 'P'}{round(c.strike * 1000):08d}"
+        days = float((e - today).days)
+        tf = _third_friday(e.year, e.month)
+        # np.isclose(m, 0.0) | np.isclose(m, 5.0) with its default tolerances, written out
+        m5 = c.strike % 5.0  # the same remainder as np.mod
+        round_strike = abs(m5) <= 1e-08 or abs(m5 - 5.0) <= 1e-08 + 1e-05 * 5.0
+        return _ContractDay(
+            symbol=sym,
+            days=days,
+            monthly=2.5 if e == tf or e + timedelta(days=1) == tf else 1.0,
+            round_strike=1.8 if round_strike else 1.0,
+            oi_draw=0.4 + 1.2 * _unit(f"{sym}:oi:{today}"),
+            oi_age=min(1.0, (days + 2) / 10),
+            vol_age=0.04 + 0.8 * math.exp(-days / 2.0),
+            crc_v=zlib.crc32(f"{sym}:v:".encode()),
+            crc_s=zlib.crc32(f"{sym}:s:".encode()),
+            crc_bs=zlib.crc32(f"{sym}:bs:".encode()),
+        )
 
     def _price_now(
         self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
     ) -> list[OptionSnapshot]:
-        _, base_vol, _ = self._universe[underlying]
-        today = self.calendar.trading_date(t)
-        expiries = {c.expiry for c in contracts}
-        # per expiry: years to its close (a minute at least), days away, a monthly expiry
-        years = {e: max((self.calendar.session_close(e) - t).total_seconds(), 60.0) / YEAR_SECONDS
-                 for e in expiries}
-        is_monthly = {e: e == _third_friday(e.year, e.month)
-                      or e + timedelta(days=1) == _third_friday(e.year, e.month) for e in expiries}
-        yymmdd = {e: f"{e:%y%m%d}" for e in expiries}  # OptionContract.symbol, formatted once
-        day_s = str(today)
+        _, base_vol, daily_volume = self._universe[underlying]
+        cal = self.calendar
+        today = cal.trading_date(t)
+        facts = self._contract_days(today, contracts)
+        # per expiry: years to its close (a minute at least)
+        years = {e: max((cal.session_close(e) - t).total_seconds(), 60.0) / YEAR_SECONDS
+                 for e in {c.expiry for c in contracts}}
         k = np.array([c.strike for c in contracts])
         tt = np.array([years[c.expiry] for c in contracts])
         is_call = np.array([c.right is OptionRight.CALL for c in contracts])
-        days = np.array([(c.expiry - today).days for c in contracts], dtype=float)
+        days = np.array([f.days for f in facts])
         iv = smile_vol(base_vol, spot, k, tt)
         price, delta, gamma, theta, vega, rho = price_contracts(spot, k, tt, self.rate, 0.0, iv, is_call)
         # spreads: wider for far strikes (in standard deviations) and short expiries
@@ -428,33 +510,26 @@ class SimMarketData(MarketData):
         bid = np.maximum(_floor_tick(price - width / 2, ticks), 0.0)
         ask = np.maximum(_ceil_tick(price + width / 2, ticks), bid + ticks)
         ask = np.round(ask, 2)
-        minute = int(t.timestamp()) // 60
-        # np.isclose(m, 0.0) | np.isclose(m, 5.0) with its default tolerances, written out (faster)
-        m5 = np.mod(k, 5.0)
-        round_strike = (np.abs(m5) <= 1e-08) | (np.abs(m5 - 5.0) <= 1e-08 + 1e-05 * 5.0)
+        minute = str(int(t.timestamp()) // 60).encode()
         inside = np.clip(price, bid, ask)
-        _, _, daily_volume = self._universe[underlying]
         oi_base = daily_volume / 2000.0
         out: list[OptionSnapshot] = []
-        open_t = self.calendar.session_open(today) if self.calendar.is_session(today) else t
+        open_t = cal.session_open(today) if cal.is_session(today) else t
         day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
+        exp, unit_after = math.exp, _unit_after
         # plain floats for the loop (numpy scalars are slow one at a time; same values)
-        columns = (z.tolist(), round_strike.tolist(), days.tolist(), ticks.tolist(),
-                   inside.tolist(), bid.tolist(), ask.tolist(), iv.tolist(), delta.tolist(),
-                   gamma.tolist(), theta.tolist(), vega.tolist(), rho.tolist())
-        for c, z_i, round_i, days_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i in zip(
-                contracts, *columns, strict=True):
-            sym = (f"{c.underlying}{yymmdd[c.expiry]}{'C' if c.right is OptionRight.CALL else 'P'}"
-                   f"{round(c.strike * 1000):08d}")
-            u_oi = _unit(f"{sym}:oi:{day_s}")
-            oi = int(oi_base * math.exp(-0.5 * z_i ** 2) * (2.5 if is_monthly[c.expiry] else 1.0)
-                     * (1.8 if round_i else 1.0) * (0.4 + 1.2 * u_oi) * min(1.0, (days_i + 2) / 10))
-            vol_ = int(oi * (0.04 + 0.8 * math.exp(-days_i / 2.0)) * day_frac * (0.5 + _unit(f"{sym}:v:{minute}")))
-            size = max(1, int(300 * math.exp(-0.8 * z_i) * (0.3 + _unit(f"{sym}:s:{minute}"))))
-            bsz = max(1, int(size * (0.5 + _unit(f"{sym}:bs:{minute}"))))
+        columns = (z.tolist(), ticks.tolist(), inside.tolist(), bid.tolist(), ask.tolist(),
+                   iv.tolist(), delta.tolist(), gamma.tolist(), theta.tolist(), vega.tolist(),
+                   rho.tolist())
+        for c, f, z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i in zip(
+                contracts, facts, *columns, strict=True):
+            oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
+            vol_ = int(oi * f.vol_age * day_frac * (0.5 + unit_after(f.crc_v, minute)))
+            size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + unit_after(f.crc_s, minute))))
+            bsz = max(1, int(size * (0.5 + unit_after(f.crc_bs, minute))))
             last = round(inside_i / tick) * tick
             out.append(OptionSnapshot(
-                symbol=sym, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
+                symbol=f.symbol, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
                 bid=round(bid_i, 2), ask=round(ask_i, 2), bid_size=bsz, ask_size=size,
                 last=round(max(last, tick), 2), volume=vol_, open_interest=oi, iv=round(iv_i, 4),
                 greeks=Greeks(d_i, g_i, t_i, v_i, r_i), timestamp=t,

@@ -137,3 +137,38 @@ def test_bad_csv_is_refused_with_its_line_number(tmp_path: Path) -> None:
     path.write_text("timestamp,open,high,low,close,volume\n2025-06-11T16:00:00Z,10,9,9.5,10,1\n")
     with pytest.raises(ValueError, match=r":2: low/high"):
         read_bars_csv(path)
+
+
+def _fresh_quote(symbol: str, t: datetime) -> str:
+    """The snapshot of ``symbol`` at ``t`` from a new market that has priced nothing else."""
+    m, _ = market()
+    return repr(m.option_quote_at(symbol, t))
+
+
+def test_a_quote_served_from_the_per_contract_cache_equals_one_priced_alone() -> None:
+    m, _ = market()
+    chain = m.chain_at("SPY", NOON, ChainFilter(expiry_to=date(2025, 6, 20), strike_min=590, strike_max=610))
+    picks = [c.symbol for c in chain[:: max(1, len(chain) // 12)]]
+    for sym in picks:  # served from the chain's pass, bit for bit what pricing it alone gives
+        assert repr(m.option_quote_at(sym, NOON)) == _fresh_quote(sym, NOON)
+    group = m.option_quotes_at(picks[:3], NOON)
+    assert [repr(s) for s in group.values()] == [_fresh_quote(sym, NOON) for sym in picks[:3]]
+    other, _ = market()  # a group priced first, then its members one by one and in a chain
+    together = other.option_quotes_at(picks[:4], NOON)
+    assert [repr(other.option_quote_at(sym, NOON)) for sym in picks[:4]] == [repr(s) for s in together.values()]
+    assert {repr(s) for s in other.chain_at("SPY", NOON)} >= {repr(s) for s in together.values()}
+
+
+def test_a_new_minute_or_time_zone_does_not_serve_the_cached_snapshot() -> None:
+    m, _ = market()
+    sym = m.chain_at("SPY", NOON, ChainFilter(expiry_to=date(2025, 6, 13), strike_min=600, strike_max=601))[0].symbol
+    first = m.option_quote_at(sym, NOON)
+    later = NOON + timedelta(minutes=7)
+    moved = m.option_quote_at(sym, later)
+    assert moved.timestamp == later and repr(moved) == _fresh_quote(sym, later)
+    assert moved != first  # the spot moved in seven minutes
+    from zoneinfo import ZoneInfo
+
+    ny = NOON.astimezone(ZoneInfo("America/New_York"))  # the same instant, written in New York time
+    assert m.option_quote_at(sym, NOON).timestamp.tzinfo is UTC
+    assert m.option_quote_at(sym, ny).timestamp.tzinfo is ny.tzinfo
