@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 
@@ -46,7 +46,12 @@ from core.marketdata.models import (
     Trade,
     normalise_symbol,
 )
-from core.marketdata.sim_pricing import price_contracts, smile_vol
+from core.marketdata.sim_pricing import (
+    price_contract_one,
+    price_contracts,
+    smile_vol,
+    smile_vol_one,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +155,56 @@ class _ContractDay:
     crc_bs: int  # ... of "<symbol>:bs:": the bid size draw
 
 
+FEW_CONTRACTS: Final = 16
+"""Up to this many contracts are priced one by one in plain floats (:func:`_quote_one`), more
+with numpy arrays: for a few contracts the fixed cost of ~80 array operations dominates (the
+break-even was ~20 contracts)."""
+
+
+def _np_round(x: float, decimals: int) -> float:
+    """``np.round`` of one float: numpy scales, rounds half to even and scales back, which is not
+    always Python's correctly rounded ``round(x, decimals)``."""
+    scale = 10.0**decimals
+    return float(np.rint(x * scale)) / scale
+
+
+def _quote_one(
+    underlying: str, base_vol: float, spot: float, rate: float, strike: float, years: float,
+    is_call: bool, days: float,
+) -> tuple[float, ...] | None:
+    """Return one contract's (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega, rho)
+    in plain floats, bit for bit what :meth:`SimMarketData._price_now` computes for it in
+    arrays, or None when the option is not live or anything is not finite (price it with arrays).
+
+    The same operations in the same order; numpy's own ``log``/``rint``/``floor``/``ceil``;
+    ``np.maximum``/``np.minimum``/``np.clip`` return their second operand (the bound) on ties,
+    which decides the sign of a zero, so they are written as ``a if a > b else b``.
+    Keep it in step with the array code; tests compare the two bit for bit.
+    """
+    iv = smile_vol_one(base_vol, spot, strike, years)
+    greeks = price_contract_one(spot, strike, years, rate, 0.0, iv, is_call)
+    if greeks is None:
+        return None
+    price, delta, gamma, theta, vega, rho = greeks
+    z = abs(float(np.log(strike / spot))) / (iv * math.sqrt(years))
+    width = price * (0.012 + 0.02 * (z if z < 4.0 else 4.0) + 0.03 / (1.0 + days)) + 0.01
+    if not math.isfinite(width):
+        return None
+    u = underlying.upper()
+    if u in PENNY_ALL_PRICES:
+        tick = 0.01
+    else:
+        low, high = (0.01, 0.05) if u in PENNY_PROGRAM else (0.05, 0.10)
+        tick = low if price < 2.995 else high  # as _option_ticks
+    floor_ = _np_round(float(np.floor(_np_round((price - width / 2) / tick, 6))) * tick, 2)
+    bid = floor_ if floor_ > 0.0 else 0.0
+    ceil_ = _np_round(float(np.ceil(_np_round((price + width / 2) / tick, 6))) * tick, 2)
+    ask = _np_round(ceil_ if ceil_ > bid + tick else bid + tick, 2)
+    inside = price if price > bid else bid
+    inside = inside if inside < ask else ask
+    return (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega, rho)
+
+
 class SimMarketData(MarketData):
     """Simulated market data at the injected clock's ``now``."""
 
@@ -180,6 +235,8 @@ class SimMarketData(MarketData):
         self._expiries: dict[tuple[str, date], tuple[date, ...]] = {}
         self._listed: dict[tuple[str, date], frozenset[date]] = {}
         self._parsed: dict[str, OptionContract | None] = {}
+        self._spots_at: datetime | None = None
+        self._spots: dict[str, float] = {}
         self._day_facts_of: date | None = None
         self._day_facts: dict[OptionContract, _ContractDay] = {}
         self._priced_at: tuple[datetime, tzinfo | None, float] | None = None
@@ -200,6 +257,7 @@ class SimMarketData(MarketData):
         """Make ``symbol`` tradable with a synthetic path around ``price``."""
         self._universe[normalise_symbol(symbol)] = (price, vol, daily_volume)
         self._priced.clear()
+        self._spots.clear()
 
     def knows(self, symbol: str) -> bool:
         """Tell whether ``symbol`` is a stock the simulated market lists."""
@@ -271,6 +329,15 @@ class SimMarketData(MarketData):
     # ---- prices at a time (synchronous, used by the matching engine) -------------------
     def price_at(self, symbol: str, t: datetime) -> float:
         """Return the last price of ``symbol`` at ``t`` (between bars: linear open→close)."""
+        if t != self._spots_at:  # remembered for the latest time asked (each minute: many asks)
+            self._spots_at = t
+            self._spots.clear()
+        price = self._spots.get(symbol)
+        if price is None:
+            price = self._spots[symbol] = self._price_at(symbol, t)
+        return price
+
+    def _price_at(self, symbol: str, t: datetime) -> float:
         session = self.calendar.last_session_at(t)
         bars = self.day_bars(symbol, session)
         while not len(bars):
@@ -497,6 +564,42 @@ class SimMarketData(MarketData):
         # per expiry: years to its close (a minute at least)
         years = {e: max((cal.session_close(e) - t).total_seconds(), 60.0) / YEAR_SECONDS
                  for e in {c.expiry for c in contracts}}
+        rows: Iterable[tuple[float, ...]] | None = None
+        if len(contracts) <= FEW_CONTRACTS:
+            one_by_one = [_quote_one(underlying, base_vol, spot, self.rate, c.strike, years[c.expiry],
+                                     c.right is OptionRight.CALL, f.days)
+                          for c, f in zip(contracts, facts, strict=True)]
+            if all(row is not None for row in one_by_one):
+                rows = cast(list[tuple[float, ...]], one_by_one)
+        if rows is None:
+            rows = self._quote_rows(underlying, base_vol, spot, contracts, facts, years)
+        minute = str(int(t.timestamp()) // 60).encode()
+        oi_base = daily_volume / 2000.0
+        out: list[OptionSnapshot] = []
+        open_t = cal.session_open(today) if cal.is_session(today) else t
+        day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
+        exp, unit_after = math.exp, _unit_after
+        for c, f, (z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i) in zip(
+                contracts, facts, rows, strict=True):
+            oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
+            vol_ = int(oi * f.vol_age * day_frac * (0.5 + unit_after(f.crc_v, minute)))
+            size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + unit_after(f.crc_s, minute))))
+            bsz = max(1, int(size * (0.5 + unit_after(f.crc_bs, minute))))
+            last = round(inside_i / tick) * tick
+            out.append(OptionSnapshot(
+                symbol=f.symbol, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
+                bid=round(bid_i, 2), ask=round(ask_i, 2), bid_size=bsz, ask_size=size,
+                last=round(max(last, tick), 2), volume=vol_, open_interest=oi, iv=round(iv_i, 4),
+                greeks=Greeks(d_i, g_i, t_i, v_i, r_i), timestamp=t,
+            ))
+        return out
+
+    def _quote_rows(
+        self, underlying: str, base_vol: float, spot: float, contracts: list[OptionContract],
+        facts: list[_ContractDay], years: dict[date, float],
+    ) -> Iterable[tuple[float, ...]]:
+        """Return each contract's (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega,
+        rho), priced in numpy arrays (as plain floats: numpy scalars are slow one at a time)."""
         k = np.array([c.strike for c in contracts])
         tt = np.array([years[c.expiry] for c in contracts])
         is_call = np.array([c.right is OptionRight.CALL for c in contracts])
@@ -510,31 +613,10 @@ class SimMarketData(MarketData):
         bid = np.maximum(_floor_tick(price - width / 2, ticks), 0.0)
         ask = np.maximum(_ceil_tick(price + width / 2, ticks), bid + ticks)
         ask = np.round(ask, 2)
-        minute = str(int(t.timestamp()) // 60).encode()
         inside = np.clip(price, bid, ask)
-        oi_base = daily_volume / 2000.0
-        out: list[OptionSnapshot] = []
-        open_t = cal.session_open(today) if cal.is_session(today) else t
-        day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
-        exp, unit_after = math.exp, _unit_after
-        # plain floats for the loop (numpy scalars are slow one at a time; same values)
-        columns = (z.tolist(), ticks.tolist(), inside.tolist(), bid.tolist(), ask.tolist(),
+        return zip(z.tolist(), ticks.tolist(), inside.tolist(), bid.tolist(), ask.tolist(),
                    iv.tolist(), delta.tolist(), gamma.tolist(), theta.tolist(), vega.tolist(),
-                   rho.tolist())
-        for c, f, z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i in zip(
-                contracts, facts, *columns, strict=True):
-            oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
-            vol_ = int(oi * f.vol_age * day_frac * (0.5 + unit_after(f.crc_v, minute)))
-            size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + unit_after(f.crc_s, minute))))
-            bsz = max(1, int(size * (0.5 + unit_after(f.crc_bs, minute))))
-            last = round(inside_i / tick) * tick
-            out.append(OptionSnapshot(
-                symbol=f.symbol, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
-                bid=round(bid_i, 2), ask=round(ask_i, 2), bid_size=bsz, ask_size=size,
-                last=round(max(last, tick), 2), volume=vol_, open_interest=oi, iv=round(iv_i, 4),
-                greeks=Greeks(d_i, g_i, t_i, v_i, r_i), timestamp=t,
-            ))
-        return out
+                   rho.tolist(), strict=True)
 
     # ---- the MarketData interface --------------------------------------------------------
     async def latest_quote(self, symbol: str) -> Quote:

@@ -7,8 +7,12 @@ calls (skew), wings richer than the money (curvature), short expiries a little r
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
+
+from core.options import pricing as _pricing  # looked up at each call: the module may be swapped
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -20,6 +24,32 @@ def smile_vol(base_vol: float, spot: float, strikes: FloatArray, t: FloatArray) 
     term = 1.0 + 0.12 * np.exp(-t_eff * 24.0)
     vol = base_vol * term * (1.0 - 0.9 * m * base_vol + 1.4 * (m * base_vol) ** 2)
     return np.clip(vol, 0.4 * base_vol, 4.0 * base_vol)
+
+
+def smile_vol_one(base_vol: float, spot: float, strike: float, t: float) -> float:
+    """Return :func:`smile_vol` of one contract in plain floats, bit for bit the same.
+
+    The same operations in the same order, numpy's ``log``/``exp`` (they can differ from
+    :mod:`math`'s in the last bit), and ``np.clip``'s choice on ties (the bound). Keep it in
+    step with :func:`smile_vol`; tests compare the two bit for bit.
+    """
+    t_eff = max(t, 1.0 / 365.0 / 6.5)
+    m = float(np.log(strike / spot)) / math.sqrt(t_eff)
+    term = 1.0 + 0.12 * float(np.exp(-t_eff * 24.0))
+    mb = m * base_vol
+    vol = base_vol * term * (1.0 - 0.9 * m * base_vol + 1.4 * (mb * mb))  # numpy squares as x * x
+    lo, hi = 0.4 * base_vol, 4.0 * base_vol
+    vol = vol if vol > lo else lo
+    return vol if vol < hi else hi
+
+
+def price_contract_one(
+    spot: float, strike: float, t: float, rate: float, div_yield: float, vol: float, is_call: bool
+) -> tuple[float, float, float, float, float, float] | None:
+    """Return :func:`price_contracts` of one live contract in plain floats (bit for bit the
+    same), or None if it is not live (no time or no volatility left): price those with arrays."""
+    return _pricing._bsm_greeks_one(float(spot), float(strike), float(t), float(rate), float(div_yield),
+                           float(vol), 1.0 if is_call else -1.0)
 
 
 def price_contracts(

@@ -142,3 +142,24 @@ def test_the_unchecked_entry_gives_bsm_greeks_bit_for_bit() -> None:
         for name in ("price", "delta", "gamma", "theta", "vega", "rho"):
             np.testing.assert_array_equal(getattr(got, name).view(np.int64),
                                           getattr(want, name)[sl].view(np.int64), err_msg=name)
+
+
+def test_the_one_option_float_path_gives_the_array_core_bit_for_bit() -> None:
+    from core.options.pricing import _bsm_greeks_one, _bsm_greeks_unchecked
+
+    rng = np.random.default_rng(12)
+    n = 4_000
+    s = 600.0
+    k = s * np.exp(rng.normal(0, 0.3, n))
+    t = np.exp(rng.uniform(np.log(60 / 31_536_000), np.log(2.0), n))
+    v = rng.uniform(0.02, 3.0, n)
+    sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    for r, q in ((0.043, 0.0), (0.0, 0.013), (-0.005, 0.02)):
+        arrays = _bsm_greeks_unchecked(s, k, t, r, q, v, sign)
+        want = list(zip(*(getattr(arrays, f).tolist() for f in ("price", "delta", "gamma", "theta", "vega", "rho")),
+                        strict=True))
+        got = [_bsm_greeks_one(s, float(k[i]), float(t[i]), r, q, float(v[i]), float(sign[i])) for i in range(n)]
+        assert [[x.hex() for x in g] for g in got if g is not None] == [[x.hex() for x in w] for w in want]
+    assert _bsm_greeks_one(s, 600.0, 0.0, 0.04, 0.0, 0.2, 1.0) is None  # expired: the array path's job
+    assert _bsm_greeks_one(s, 600.0, 0.1, 0.04, 0.0, 0.0, 1.0) is None  # no volatility
+    assert _bsm_greeks_one(s, float("nan"), 0.1, 0.04, 0.0, 0.2, 1.0) is None
