@@ -430,7 +430,7 @@ class SimMarketData(MarketData):
             keep &= strikes_all >= f.strike_min - 1e-9
         if f.strike_max is not None:
             keep &= strikes_all <= f.strike_max + 1e-9
-        strikes_sel = strikes_all[keep]
+        strikes_sel = strikes_all[keep].tolist()  # plain floats, the same values
         contracts: list[OptionContract] = []
         for exp in self.expiries(underlying, today):
             if (f.expiry_from and exp < f.expiry_from) or (f.expiry_to and exp > f.expiry_to):
@@ -440,7 +440,7 @@ class SimMarketData(MarketData):
             for right in (OptionRight.CALL, OptionRight.PUT):
                 if f.right is not None and right is not f.right:
                     continue
-                contracts.extend(OptionContract(underlying, exp, right, float(k)) for k in strikes_sel)
+                contracts.extend(OptionContract(underlying, exp, right, k) for k in strikes_sel)
         return self._price(underlying, spot, t, contracts)
 
     def is_listed(self, contract: OptionContract, t: datetime) -> bool:
@@ -513,9 +513,14 @@ class SimMarketData(MarketData):
             self._priced_at = scope
             self._priced.clear()
         priced = self._priced.setdefault((underlying, spot), {})
-        missing = [c for c in dict.fromkeys(contracts) if c not in priced]
-        if missing:
-            priced.update(zip(missing, self._price_now(underlying, spot, t, missing), strict=True))
+        distinct = list(dict.fromkeys(contracts))
+        missing = [c for c in distinct if c not in priced] if priced else distinct
+        if not missing:
+            return [priced[c] for c in contracts]
+        fresh = self._price_now(underlying, spot, t, missing)
+        priced.update(zip(missing, fresh, strict=True))
+        if len(fresh) == len(contracts):  # all of them, each once (a chain): in their order
+            return fresh
         return [priced[c] for c in contracts]
 
     def _contract_days(self, today: date, contracts: list[OptionContract]) -> list[_ContractDay]:
