@@ -20,10 +20,9 @@ import math
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final, cast
+from typing import Final, NamedTuple, cast
 
 import numpy as np
 
@@ -135,8 +134,7 @@ def _floor_tick(x: np.ndarray, tick: np.ndarray) -> np.ndarray:
     return np.round(np.floor(np.round(x / tick, 6)) * tick, 2)
 
 
-@dataclass(frozen=True, slots=True)
-class _ContractDay:
+class _ContractDay(NamedTuple):
     """What a contract's snapshot takes from the trading day alone (worked out once a day).
 
     The factors are kept apart, not multiplied together, so the per-minute arithmetic multiplies
@@ -239,6 +237,8 @@ class SimMarketData(MarketData):
         self._spots: dict[str, float] = {}
         self._day_facts_of: date | None = None
         self._day_facts: dict[OptionContract, _ContractDay] = {}
+        self._expiry_facts: dict[date, tuple[str, float, float, float, float]] = {}
+        self._oi_suffix = b""
         self._priced_at: tuple[datetime, tzinfo | None, float] | None = None
         self._priced: dict[tuple[str, float], dict[OptionContract, OptionSnapshot]] = {}
         if bars_dir is not None and bars_dir.is_dir():
@@ -513,14 +513,13 @@ class SimMarketData(MarketData):
             self._priced_at = scope
             self._priced.clear()
         priced = self._priced.setdefault((underlying, spot), {})
-        distinct = list(dict.fromkeys(contracts))
-        missing = [c for c in distinct if c not in priced] if priced else distinct
-        if not missing:
-            return [priced[c] for c in contracts]
-        fresh = self._price_now(underlying, spot, t, missing)
-        priced.update(zip(missing, fresh, strict=True))
-        if len(fresh) == len(contracts):  # all of them, each once (a chain): in their order
+        if not priced:  # nothing priced yet (a chain at a new minute): no look-ups
+            fresh = self._price_now(underlying, spot, t, contracts)
+            priced.update(zip(contracts, fresh, strict=True))
             return fresh
+        missing = [c for c in dict.fromkeys(contracts) if c not in priced]
+        if missing:
+            priced.update(zip(missing, self._price_now(underlying, spot, t, missing), strict=True))
         return [priced[c] for c in contracts]
 
     def _contract_days(self, today: date, contracts: list[OptionContract]) -> list[_ContractDay]:
@@ -528,6 +527,8 @@ class SimMarketData(MarketData):
         if today != self._day_facts_of:
             self._day_facts_of = today
             self._day_facts.clear()
+            self._expiry_facts.clear()
+            self._oi_suffix = f":oi:{today}".encode()
         facts = self._day_facts
         out: list[_ContractDay] = []
         for c in contracts:
@@ -537,26 +538,26 @@ class SimMarketData(MarketData):
             out.append(f)
         return out
 
-    @staticmethod
-    def _contract_day(today: date, c: OptionContract) -> _ContractDay:
+    def _contract_day(self, today: date, c: OptionContract) -> _ContractDay:
         e = c.expiry
-        sym = f"{c.underlying}{e:%y%m%d}{'C' if c.right is OptionRight.CALL else 'P'}{round(c.strike * 1000):08d}"
-        days = float((e - today).days)
-        tf = _third_friday(e.year, e.month)
+        per_expiry = self._expiry_facts.get(e)
+        if per_expiry is None:  # the expiry's part: symbol date, days away, monthly, the ages
+            days_away = float((e - today).days)
+            tf = _third_friday(e.year, e.month)
+            per_expiry = self._expiry_facts[e] = (
+                f"{e:%y%m%d}", days_away, 2.5 if e == tf or e + timedelta(days=1) == tf else 1.0,
+                min(1.0, (days_away + 2) / 10), 0.04 + 0.8 * math.exp(-days_away / 2.0))
+        yymmdd, days, monthly, oi_age, vol_age = per_expiry
+        sym = f"{c.underlying}{yymmdd}{'C' if c.right is OptionRight.CALL else 'P'}{round(c.strike * 1000):08d}"
+        crc = zlib.crc32(sym.encode())  # each draw's key is "<symbol>:<draw>:<day or minute>"
         # np.isclose(m, 0.0) | np.isclose(m, 5.0) with its default tolerances, written out
         m5 = c.strike % 5.0  # the same remainder as np.mod
         round_strike = abs(m5) <= 1e-08 or abs(m5 - 5.0) <= 1e-08 + 1e-05 * 5.0
-        return _ContractDay(
-            symbol=sym,
-            days=days,
-            monthly=2.5 if e == tf or e + timedelta(days=1) == tf else 1.0,
-            round_strike=1.8 if round_strike else 1.0,
-            oi_draw=0.4 + 1.2 * _unit(f"{sym}:oi:{today}"),
-            oi_age=min(1.0, (days + 2) / 10),
-            vol_age=0.04 + 0.8 * math.exp(-days / 2.0),
-            crc_v=zlib.crc32(f"{sym}:v:".encode()),
-            crc_s=zlib.crc32(f"{sym}:s:".encode()),
-            crc_bs=zlib.crc32(f"{sym}:bs:".encode()),
+        return _ContractDay(  # in field order (positional: a chain makes a thousand at once)
+            sym, days, monthly, 1.8 if round_strike else 1.0,
+            0.4 + 1.2 * _unit_after(crc, self._oi_suffix),  # the open-interest draw
+            oi_age, vol_age,
+            zlib.crc32(b":v:", crc), zlib.crc32(b":s:", crc), zlib.crc32(b":bs:", crc),
         )
 
     def _price_now(
@@ -583,13 +584,14 @@ class SimMarketData(MarketData):
         out: list[OptionSnapshot] = []
         open_t = cal.session_open(today) if cal.is_session(today) else t
         day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
-        exp, unit_after = math.exp, _unit_after
+        exp, crc32 = math.exp, zlib.crc32
         for c, f, (z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i) in zip(
                 contracts, facts, rows, strict=True):
             oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
-            vol_ = int(oi * f.vol_age * day_frac * (0.5 + unit_after(f.crc_v, minute)))
-            size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + unit_after(f.crc_s, minute))))
-            bsz = max(1, int(size * (0.5 + unit_after(f.crc_bs, minute))))
+            # the per-minute draws: _unit(f"{symbol}:v:{minute}") and so on (_unit_after inlined)
+            vol_ = int(oi * f.vol_age * day_frac * (0.5 + crc32(minute, f.crc_v) / 4_294_967_296.0))
+            size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + crc32(minute, f.crc_s) / 4_294_967_296.0)))
+            bsz = max(1, int(size * (0.5 + crc32(minute, f.crc_bs) / 4_294_967_296.0)))
             last = round(inside_i / tick) * tick
             out.append(OptionSnapshot(
                 symbol=f.symbol, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
