@@ -593,9 +593,11 @@ class SimMarketData(MarketData):
             size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + crc32(minute, f.crc_s) / 4_294_967_296.0)))
             bsz = max(1, int(size * (0.5 + crc32(minute, f.crc_bs) / 4_294_967_296.0)))
             last = round(inside_i / tick) * tick
+            # bid and ask are np.round(..., 2) results (or 0.0): the float nearest a whole number
+            # of cents, which Python's round(x, 2) returns unchanged, so it is not applied again
             out.append(OptionSnapshot(
                 symbol=f.symbol, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
-                bid=round(bid_i, 2), ask=round(ask_i, 2), bid_size=bsz, ask_size=size,
+                bid=bid_i, ask=ask_i, bid_size=bsz, ask_size=size,
                 last=round(max(last, tick), 2), volume=vol_, open_interest=oi, iv=round(iv_i, 4),
                 greeks=Greeks(d_i, g_i, t_i, v_i, r_i), timestamp=t,
             ))

@@ -8,13 +8,22 @@ calls (skew), wings richer than the money (curvature), short expiries a little r
 from __future__ import annotations
 
 import math
+from functools import cache
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
 
-from core.options import pricing as _pricing  # looked up at each call: the module may be swapped
-
 FloatArray = npt.NDArray[np.float64]
+
+
+@cache
+def _pricing() -> ModuleType:
+    """Return :mod:`core.options.pricing`, imported on first use (it imports scipy, which is slow
+    to import); its functions are looked up at each call, so the module may be swapped."""
+    from core.options import pricing
+
+    return pricing
 
 
 def smile_vol(base_vol: float, spot: float, strikes: FloatArray, t: FloatArray) -> FloatArray:
@@ -48,7 +57,7 @@ def price_contract_one(
 ) -> tuple[float, float, float, float, float, float] | None:
     """Return :func:`price_contracts` of one live contract in plain floats (bit for bit the
     same), or None if it is not live (no time or no volatility left): price those with arrays."""
-    return _pricing._bsm_greeks_one(float(spot), float(strike), float(t), float(rate), float(div_yield),
+    return _pricing()._bsm_greeks_one(float(spot), float(strike), float(t), float(rate), float(div_yield),
                            float(vol), 1.0 if is_call else -1.0)
 
 
@@ -68,11 +77,8 @@ def price_contracts(
     :func:`~core.options.pricing.bsm_greeks` are skipped: same values, a fraction of the cost
     when a handful of contracts is priced.
     """
-    # imported late: the module may be swapped
-    from core.options.pricing import _bsm_greeks_unchecked
-
     sign = np.where(is_call, 1.0, -1.0)
-    g = _bsm_greeks_unchecked(float(spot), np.asarray(strikes, dtype=np.float64),
+    g = _pricing()._bsm_greeks_unchecked(float(spot), np.asarray(strikes, dtype=np.float64),
                               np.asarray(t, dtype=np.float64), float(rate), float(div_yield),
                               np.asarray(vol, dtype=np.float64), sign)
     return (np.asarray(g.price), np.asarray(g.delta), np.asarray(g.gamma),
