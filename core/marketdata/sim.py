@@ -174,9 +174,10 @@ def _quote_one(
     in plain floats, bit for bit what :meth:`SimMarketData._price_now` computes for it in
     arrays, or None when the option is not live or anything is not finite (price it with arrays).
 
-    The same operations in the same order; numpy's own ``log``/``rint``/``floor``/``ceil``;
-    ``np.maximum``/``np.minimum``/``np.clip`` return their second operand (the bound) on ties,
-    which decides the sign of a zero, so they are written as ``a if a > b else b``.
+    The same operations in the same order; numpy's own ``log``/``rint``/``floor``/``ceil``.
+    ``np.maximum``/``np.minimum``/``np.clip`` are written as ``a if a > b else b`` where a tie
+    can only be between equal bit patterns; the bid's ``np.maximum(x, 0.0)``, where ``x`` can be
+    ``-0.0`` and which zero comes out is numpy's (and the platform's) choice, stays numpy's.
     Keep it in step with the array code; tests compare the two bit for bit.
     """
     iv = smile_vol_one(base_vol, spot, strike, years)
@@ -195,7 +196,7 @@ def _quote_one(
         low, high = (0.01, 0.05) if u in PENNY_PROGRAM else (0.05, 0.10)
         tick = low if price < 2.995 else high  # as _option_ticks
     floor_ = _np_round(float(np.floor(_np_round((price - width / 2) / tick, 6))) * tick, 2)
-    bid = floor_ if floor_ > 0.0 else 0.0
+    bid = float(np.maximum(floor_, 0.0))
     ceil_ = _np_round(float(np.ceil(_np_round((price + width / 2) / tick, 6))) * tick, 2)
     ask = _np_round(ceil_ if ceil_ > bid + tick else bid + tick, 2)
     inside = price if price > bid else bid
