@@ -57,8 +57,8 @@ def price_contract_one(
 ) -> tuple[float, float, float, float, float, float] | None:
     """Return :func:`price_contracts` of one live contract in plain floats (bit for bit the
     same), or None if it is not live (no time or no volatility left): price those with arrays."""
-    return _pricing()._bsm_greeks_one(float(spot), float(strike), float(t), float(rate), float(div_yield),
-                           float(vol), 1.0 if is_call else -1.0)
+    return _pricing()._bsm_greeks_one(float(spot), float(strike), float(t), float(rate),
+                                      float(div_yield), float(vol), 1.0 if is_call else -1.0)
 
 
 def price_contracts(
@@ -72,14 +72,18 @@ def price_contracts(
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Return (price, delta, gamma, theta/day, vega/pt, rho) arrays for the contracts.
 
-    ``strikes``, ``t``, ``vol`` and ``is_call`` are arrays of one shape, strikes and ``spot``
-    positive and ``vol`` non-negative (the simulated market's own inputs), so the checks of
-    :func:`~core.options.pricing.bsm_greeks` are skipped: same values, a fraction of the cost
-    when a handful of contracts is priced.
+    ``strikes``, ``t``, ``vol`` and ``is_call`` are arrays of one shape (the simulated market's
+    own). With a positive spot and strikes and no negative volatility, the broadcasting and
+    checks of :func:`~core.options.pricing.bsm_greeks` are skipped (the same values); anything
+    else goes through it, to be refused as ever.
     """
-    sign = np.where(is_call, 1.0, -1.0)
-    g = _pricing()._bsm_greeks_unchecked(float(spot), np.asarray(strikes, dtype=np.float64),
-                              np.asarray(t, dtype=np.float64), float(rate), float(div_yield),
-                              np.asarray(vol, dtype=np.float64), sign)
+    pricing = _pricing()
+    k = np.asarray(strikes, dtype=np.float64)
+    v = np.asarray(vol, dtype=np.float64)
+    if spot > 0.0 and not np.any(k <= 0.0) and not np.any(v < 0.0):
+        g = pricing._bsm_greeks_unchecked(float(spot), k, np.asarray(t, dtype=np.float64), float(rate),
+                                          float(div_yield), v, np.where(is_call, 1.0, -1.0))
+    else:
+        g = pricing.bsm_greeks(spot, strikes, t, rate, div_yield, vol, is_call)
     return (np.asarray(g.price), np.asarray(g.delta), np.asarray(g.gamma),
             np.asarray(g.theta), np.asarray(g.vega), np.asarray(g.rho))

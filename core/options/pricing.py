@@ -206,14 +206,15 @@ def _bsm_greeks_one(
     """Price one live option in plain floats: (price, delta, gamma, theta, vega, rho).
 
     ``w`` is ``1.0`` for a call and ``-1.0`` for a put. Returns None unless the option is live
-    (``t > 0`` and ``v * sqrt(t) > 0``, everything finite): the caller prices those with arrays.
+    and valid (``t > 0``, ``v * sqrt(t) > 0``, positive spot and strike, everything finite): the
+    caller prices (or refuses) those with arrays.
     Every result is bit for bit what :func:`_core` gives for the same option in an array: the
     same IEEE operations in the same order, and numpy's own ``exp``/``log`` and scipy's ``ndtr``
     (numpy's ``exp`` and ``log`` can differ from :mod:`math`'s in the last bit). Pricing one to
     five contracts this way costs a fraction of the ~45 array operations of :func:`_core`.
     Keep it in step with :func:`_core`; tests compare the two bit for bit.
     """
-    if not (t > 0.0 and math.isfinite(s * k * t * r * q * v)):
+    if not (t > 0.0 and s > 0.0 and k > 0.0 and math.isfinite(s * k * t * r * q * v)):
         return None
     sqrt_t = math.sqrt(t)  # correctly rounded, as np.sqrt is
     sd = v * sqrt_t

@@ -204,3 +204,16 @@ def test_contracts_priced_one_by_one_match_the_array_pricing_bit_for_bit() -> No
         assert [[x.hex() for x in one] for one in ones if one] == [[x.hex() for x in row] for row in rows]
         vols = smile_vol(base_vol, spot, strikes, years).tolist()
         assert [smile_vol_one(base_vol, spot, float(k), float(y)) for k, y in zip(strikes, years, strict=True)] == vols
+
+
+def test_sim_pricing_still_refuses_what_bsm_greeks_refuses() -> None:
+    import numpy as np
+
+    from core.marketdata.sim_pricing import price_contract_one, price_contracts
+
+    one = np.array([0.1]), np.array([0.3]), np.array([True])
+    with pytest.raises(ValueError, match="strike must be positive"):
+        price_contracts(100.0, np.array([0.0]), one[0], 0.04, 0.0, one[1], one[2])
+    with pytest.raises(ValueError, match="vol must be non-negative"):
+        price_contracts(100.0, np.array([100.0]), one[0], 0.04, 0.0, np.array([-0.1]), one[2])
+    assert price_contract_one(100.0, 0.0, 0.1, 0.04, 0.0, 0.3, True) is None  # left to the array path
