@@ -104,7 +104,7 @@ async def plan_proposal(
                                     rate=config.risk_free_rate, div_yield=config.dividend_yield)
     except (ChainError, ValueError) as exc:
         return f"{symbol}: the option chain could not be read ({exc})"
-    rejected = Counter(str(r.rule) for r in selection.rejected.values())
+    rejected = Counter({str(rule): n for rule, n in selection.rejected_by_rule().items()})
     if selection.best is None:
         why = ", ".join(f"{n} {rule}" for rule, n in rejected.most_common(4))
         return f"{symbol}: no contract passed the rules ({len(selection.rejected)} rejected: {why})"

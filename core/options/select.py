@@ -30,15 +30,14 @@ ranks where it does; every other contract is in ``rejected`` with the rule that 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import math
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -199,12 +198,7 @@ class RejectRule(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RejectReason:
-    """Why a contract was not chosen: the first rule it failed, its value and the limit.
-
-    :func:`select_contract` rejects a thousand contracts per chain and is rarely asked why, so
-    it builds each ``detail`` on first read (see :class:`_DeferredDetail`); a reason read that
-    way is equal to, hashes, prints and pickles as the one built with the text given.
-    """
+    """Why a contract was not chosen: the first rule it failed, its value and the limit."""
 
     rule: RejectRule
     detail: str
@@ -214,65 +208,80 @@ class RejectReason:
     """Later rules the contract fails as well."""
 
 
-class _DeferredDetail(functools.partial[str]):
-    """A ``RejectReason.detail`` not written yet: calling it returns the text."""
+class Rejections(Mapping[str, RejectReason]):
+    """Why each contract that failed a rule was kept out, by OCC symbol, in chain order.
 
-
-class _DetailField:
-    """The ``detail`` field of :class:`RejectReason`, which may hold a :class:`_DeferredDetail`.
-
-    Wraps the field's slot: reading it turns a deferred detail into its text (stored in the
-    slot, so it is made once); everything else (``__init__``, ``__eq__``, ``__hash__``,
-    ``__repr__``, pickling, :func:`dataclasses.replace`) reads and writes the field through
-    it, so it only ever sees the text.
+    A chain holds a thousand rejected contracts and a proposal only counts them by rule
+    (:meth:`rule_counts`), so a :class:`RejectReason` is made when a contract is looked up
+    ("why not the 590 call?"), then kept. Its text is the one the chain had when the
+    selection was made: the rules read copies of the chain's columns. Equal to, printed and
+    pickled as the ``dict`` of every reason.
     """
 
-    def __init__(self, slot: Any) -> None:
-        self._slot = slot
+    __slots__ = ("_bits", "_first", "_index", "_made", "_rows", "_rules", "_values")
 
-    def __get__(self, obj: RejectReason | None, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        value = self._slot.__get__(obj, owner)
-        if isinstance(value, _DeferredDetail):
-            value = value()
-            self._slot.__set__(obj, value)
-        return value
+    def __init__(self, rules: list[_Rule], fails: npt.NDArray[np.bool_],
+                 symbols: npt.NDArray[np.object_]) -> None:
+        """``fails[k, i]``: whether contract ``i`` (of ``symbols``) fails rule ``k`` of ``rules``."""
+        rows = np.flatnonzero(fails.any(axis=0))
+        failing = fails[:, rows]
+        self._rules = rules
+        self._rows: list[int] = rows.tolist()  # the contract (chain row) of each rejection
+        # each rejection's failed rules as bits (bit k: rule k), and the first of them
+        self._bits: list[int] = ((1 << np.arange(len(rules), dtype=np.int64)) @ failing).tolist()
+        self._first: list[int] = np.argmax(failing, axis=0).tolist()
+        no_value = np.full(fails.shape[1], np.nan)
+        values = np.stack([no_value if r.value is None else r.value for r in rules])
+        self._values: list[float] = values[self._first, rows].tolist() if self._rows else []
+        # symbol -> rejection (-1: a reason given by add()); a symbol listed twice keeps its
+        # first place and its last reason, as a dict filled in chain order would
+        self._index: dict[str, int] = dict(zip(
+            [str(x) for x in symbols[rows].tolist()], range(len(self._rows)), strict=True))
+        self._made: dict[str, RejectReason] = {}
 
-    def __set__(self, obj: RejectReason, value: str | _DeferredDetail) -> None:
-        self._slot.__set__(obj, value)
+    def add(self, symbol: str, reason: RejectReason) -> None:
+        """Add (or replace, keeping its place) the reason of ``symbol``, made by the caller."""
+        self._index[symbol] = -1
+        self._made[symbol] = reason
 
+    def __getitem__(self, symbol: str) -> RejectReason:
+        reason = self._made.get(symbol)
+        if reason is None:
+            j = self._index[symbol]
+            bits = self._bits[j]
+            failed = [k for k in range(len(self._rules)) if bits >> k & 1]
+            first = self._rules[failed[0]]
+            reason = self._made[symbol] = RejectReason(
+                rule=first.rule,
+                detail=first.detail(self._rows[j]),
+                value=None if first.value is None else self._values[j],
+                limit=first.limit,
+                also=tuple(self._rules[k].rule for k in failed[1:]),
+            )
+        return reason
 
-# Installed after the class is made: a class attribute named like a slot field is not allowed.
-RejectReason.detail = _DetailField(RejectReason.__dict__["detail"])  # type: ignore[assignment,misc]
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
 
+    def __len__(self) -> int:
+        return len(self._index)
 
-def _deferred_reason(
-    rule: RejectRule,
-    detail: _DeferredDetail,
-    value: float | None,
-    limit: float | None,
-    also: tuple[RejectRule, ...],
-) -> RejectReason:
-    """Return ``RejectReason(rule, detail, value, limit, also)``, its detail written when read.
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._index
 
-    Fills the slots directly, as the dataclass's ``__init__`` would (it does nothing else), in
-    half the time: :func:`select_contract` makes a thousand of these per chain.
-    """
-    reason = _new_object(RejectReason)
-    _set_rule(reason, rule)
-    _set_detail(reason, detail)
-    _set_value(reason, value)
-    _set_limit(reason, limit)
-    _set_also(reason, also)
-    return reason
+    def rule_counts(self) -> Counter[RejectRule]:
+        """Return how many contracts each rule kept out (its first failed rule), in the order
+        the rules first come up along the chain; no reason is made."""
+        first, rules, made = self._first, self._rules, self._made
+        return Counter(rules[first[j]].rule if j >= 0 else made[symbol].rule
+                       for symbol, j in self._index.items())
 
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
 
-_new_object = object.__new__
-_set_rule, _set_value, _set_limit, _set_also = (
-    RejectReason.__dict__[name].__set__ for name in ("rule", "value", "limit", "also")
-)
-_set_detail = RejectReason.detail._slot.__set__  # type: ignore[attr-defined]
+    def __reduce__(self) -> tuple[type[dict[str, RejectReason]], tuple[dict[str, RejectReason]]]:
+        # pickled as the dict of every reason (the rules' text makers are closures)
+        return dict, (dict(self.items()),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,11 +335,18 @@ class Selection:
     now: datetime
     best: Candidate | None
     alternates: list[Candidate]
-    rejected: dict[str, RejectReason]
+    rejected: Mapping[str, RejectReason]
     passed: int
     """How many contracts passed every rule (and were ranked)."""
     expiry_rule: str
     notes: list[str] = field(default_factory=list)
+
+    def rejected_by_rule(self) -> Counter[RejectRule]:
+        """Return how many contracts each rule kept out (their first failed rule), in the
+        order the rules first come up along the chain."""
+        if isinstance(self.rejected, Rejections):
+            return self.rejected.rule_counts()  # without making a reason per contract
+        return Counter(reason.rule for reason in self.rejected.values())
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -397,9 +413,10 @@ def select_contract(
     assert g is not None
     hours_left = g.t * _HOURS_PER_YEAR
     dte = g.t * 365.0
-    # Reject details are written when first read, maybe after this function has returned and
-    # the caller has changed its chain: they read copies of its columns, and none of the names
-    # the detail functions below use may be bound again further down.
+    # Reject details are written when a contract is looked up (Rejections), maybe after this
+    # function has returned and the caller has changed its chain: they read copies of its
+    # columns, and none of the names the detail functions below use may be bound again
+    # further down.
     bid, ask, mid = ch.bid.copy(), ch.ask.copy(), g.price
     open_interest, traded = ch.open_interest.copy(), ch.volume.copy()
     spread = ask - bid
@@ -526,7 +543,7 @@ def select_contract(
 
     fail_matrix = np.stack([r.fails for r in rule_list])
     passed_mask = ~fail_matrix.any(axis=0)
-    rejected = _reject_reasons(rule_list, fail_matrix, ch.symbol)
+    rejected = Rejections(rule_list, fail_matrix, ch.symbol)
 
     survivors = np.flatnonzero(passed_mask)
     notes: list[str] = []
@@ -644,7 +661,7 @@ def select_contract(
         third = float(total[order[2]])
         for rank, i in enumerate(ranked[3:], start=4):
             j = int(order[rank - 1])
-            rejected[str(ch.symbol[i])] = RejectReason(
+            rejected.add(str(ch.symbol[i]), RejectReason(
                 rule=RejectRule.OUTRANKED,
                 detail=(
                     f"passed every rule but ranked {rank} of {n_ranked} with score {total[j]:.3f} "
@@ -652,7 +669,7 @@ def select_contract(
                 ),
                 value=float(total[j]),
                 limit=third,
-            )
+            ))
     return Selection(
         request=request,
         spot=spot,
@@ -664,42 +681,6 @@ def select_contract(
         expiry_rule=expiry_rule,
         notes=notes,
     )
-
-
-def _reject_reasons(
-    rule_list: list[_Rule], fail_matrix: npt.NDArray[np.bool_], symbols: npt.NDArray[np.object_]
-) -> dict[str, RejectReason]:
-    """Return, by symbol, why each contract failing a rule was rejected (details deferred).
-
-    ``fail_matrix[k, i]`` says whether contract ``i`` fails rule ``k``. A contract's reason is
-    the first rule it fails, that rule's value for it and limit, and the later rules it fails.
-    """
-    rows = np.flatnonzero(fail_matrix.any(axis=0))
-    fails = fail_matrix[:, rows]
-    # Each contract's failed rules as bits (bit k: rule k), so that the first rule and the later
-    # ones are worked out once per combination of failures rather than once per contract.
-    bits = (1 << np.arange(len(rule_list), dtype=np.int64)) @ fails
-    first_rule = np.argmax(fails, axis=0)
-    no_value = np.full(fail_matrix.shape[1], np.nan)
-    values = np.stack([no_value if r.value is None else r.value for r in rule_list])
-    combos: dict[int, tuple[_Rule, tuple[RejectRule, ...]]] = {}
-    rejected: dict[str, RejectReason] = {}
-    for i, failed, value in zip(
-        rows.tolist(), bits.tolist(), values[first_rule, rows].tolist(), strict=True
-    ):
-        combo = combos.get(failed)
-        if combo is None:
-            ks = [k for k in range(len(rule_list)) if failed >> k & 1]
-            combo = combos[failed] = (rule_list[ks[0]], tuple(rule_list[k].rule for k in ks[1:]))
-        first, also = combo
-        rejected[str(symbols[i])] = _deferred_reason(
-            first.rule,
-            _DeferredDetail(first.detail, i),
-            None if first.value is None else value,
-            first.limit,
-            also,
-        )
-    return rejected
 
 
 def _atm_vols(

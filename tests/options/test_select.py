@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import pickle
+from collections import Counter
 from datetime import date, datetime
 
 import numpy as np
@@ -17,14 +17,12 @@ from core.options.occ import OccSymbol, OptionRight
 from core.options.pricing import bsm_greeks, bsm_price
 from core.options.select import (
     Direction,
-    RejectReason,
+    Rejections,
     RejectRule,
     Selection,
     SelectionRequest,
     SelectionRules,
     TradeStyle,
-    _deferred_reason,
-    _DeferredDetail,
     select_contract,
 )
 from tests.options.conftest import SNAPSHOT_NOW, SNAPSHOT_RATE
@@ -279,43 +277,32 @@ def test_chain_with_several_underlyings_is_refused(yahoo_chain: OptionChain) -> 
         select_contract(request, 550.0, yahoo_chain, SNAPSHOT_NOW)
 
 
-def test_deferred_details_read_as_if_written_eagerly(yahoo_chain: OptionChain) -> None:
-    """Reject details are written when first read; the reasons are the same either way."""
+def test_rejections_are_made_on_lookup_with_the_chain_as_it_was(yahoo_chain: OptionChain) -> None:
+    """A reason is made when its contract is looked up; it reads as the chain was at selection."""
     chain = yahoo_chain.for_underlying("SPY")
     selection, _ = _select(chain, Direction.BULLISH)
+    rejected = selection.rejected
+    assert isinstance(rejected, Rejections) and len(rejected) > 100
+    counts = selection.rejected_by_rule()  # counted before any reason exists
     bid_before = chain.bid.copy()
-    chain.bid[:] = 99.0  # the caller changes its chain: details already decided must not follow
+    chain.bid[:] = 99.0  # the caller changes its chain: the details must not follow
     try:
-        pickled = pickle.dumps(selection)  # writes every detail
-        for symbol, reason in selection.rejected.items():
-            eager = RejectReason(reason.rule, reason.detail, reason.value, reason.limit, reason.also)
-            assert type(reason) is RejectReason
-            assert reason == eager and eager == reason and hash(reason) == hash(eager)
-            assert repr(reason) == repr(eager)
-            assert dataclasses.asdict(reason) == dataclasses.asdict(eager)
-            assert dataclasses.replace(reason, value=1.0) == dataclasses.replace(eager, value=1.0)
-            assert copy.deepcopy(reason) == eager
-            assert f"rule: {reason.detail}" in selection.explain(symbol)
-        assert repr(pickle.loads(pickled).rejected) == repr(selection.rejected)
+        reasons = dict(rejected.items())
+        pickled = pickle.loads(pickle.dumps(selection))
     finally:
         chain.bid[:] = bid_before
-    # And the text is the one the chain had when the selection was made.
     fresh, _ = _select(chain, Direction.BULLISH)
-    assert [(s, r.detail) for s, r in fresh.rejected.items()] == [
-        (s, r.detail) for s, r in selection.rejected.items()
-    ]
-    assert any(r.rule is RejectRule.NO_QUOTE for r in selection.rejected.values())
-
-
-def test_deferred_reason_fills_every_field() -> None:
-    """_deferred_reason writes the slots itself: it must know every field of RejectReason."""
-    assert [f.name for f in dataclasses.fields(RejectReason)] == [
-        "rule", "detail", "value", "limit", "also"]
-    reason = _deferred_reason(
-        RejectRule.VOLUME, _DeferredDetail("volume {} below 10".format, 3), 3.0, 10.0,
-        (RejectRule.SPREAD_PCT,))
-    eager = RejectReason(RejectRule.VOLUME, "volume 3 below 10", 3.0, 10.0, (RejectRule.SPREAD_PCT,))
-    assert repr(reason) == repr(eager) and reason == eager and hash(reason) == hash(eager)
-    assert pickle.loads(pickle.dumps(eager)) == eager
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        reason.detail = "changed"  # type: ignore[misc]
+    assert reasons == dict(fresh.rejected.items())
+    assert list(reasons) == list(fresh.rejected)  # chain order, outranked ones last
+    assert rejected == reasons and repr(rejected) == repr(reasons)
+    assert pickled.rejected == reasons and repr(pickled) == repr(selection)
+    # the counts by rule are those of the reasons, in the order the rules first come up
+    assert list(counts.items()) == list(Counter(r.rule for r in reasons.values()).items())
+    assert pickled.rejected_by_rule() == counts
+    assert any(r.rule is RejectRule.NO_QUOTE for r in reasons.values())
+    assert any(r.rule is RejectRule.OUTRANKED for r in reasons.values())
+    for symbol, reason in reasons.items():
+        assert symbol in rejected and rejected[symbol] is reason  # made once, then kept
+        assert f"rule: {reason.detail}" in selection.explain(symbol)
+    with pytest.raises(KeyError):
+        rejected["SPY000000C00000000"]
