@@ -25,7 +25,7 @@ from core.engine.exits import initial_stop
 from core.engine.risk import RiskLimits
 from core.marketdata.base import MarketData
 from core.marketdata.models import ChainFilter, OptionRight
-from core.options.chain import ChainError, OptionChain
+from core.options.chain import ChainError
 from core.options.select import Candidate, SelectionRequest, select_contract
 from core.options.sizing import size_position
 
@@ -95,11 +95,13 @@ async def plan_proposal(
         expiry_from=today, expiry_to=today + timedelta(days=config.max_dte),
         strike_min=spot - window, strike_max=spot + window,
         right=OptionRight.CALL if bullish else OptionRight.PUT)
-    snaps = await market.option_chain(symbol, chain_filter)
-    if not snaps:
+    try:
+        chain = await market.option_chain_table(symbol, chain_filter)
+    except ChainError as exc:  # the snapshots could not be read as a chain; fetch errors propagate
+        return f"{symbol}: the option chain could not be read ({exc})"
+    if not len(chain):
         return f"{symbol}: no option chain within {config.max_dte} days and ±{config.strike_window_pct:g}%"
     try:
-        chain = OptionChain.from_snapshots(snaps)
         selection = select_contract(request, spot, chain, now, config.selection,
                                     rate=config.risk_free_rate, div_yield=config.dividend_yield)
     except (ChainError, ValueError) as exc:

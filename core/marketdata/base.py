@@ -5,8 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from core.marketdata.models import Bar, ChainFilter, OptionSnapshot, PriceEvent, Quote, Trade
+
+if TYPE_CHECKING:  # imported on first use: core.options imports scipy, which is slow to import
+    from core.options.chain import OptionChain
 
 
 class PriceStream(ABC):
@@ -66,6 +70,21 @@ class MarketData(ABC):
         self, underlying: str, chain_filter: ChainFilter | None = None
     ) -> list[OptionSnapshot]:
         """Return the chain snapshot of ``underlying`` filtered by expiry and strike."""
+
+    async def option_chain_table(
+        self, underlying: str, chain_filter: ChainFilter | None = None
+    ) -> OptionChain:
+        """Return :meth:`option_chain` as a columnar :class:`~core.options.chain.OptionChain`.
+
+        Always equal, column by column, to ``OptionChain.from_snapshots`` of what
+        :meth:`option_chain` returns for the same arguments (and raises what it raises). The
+        default does just that; implementations that price a whole chain in arrays (the
+        simulated market) override it to fill the columns without making a snapshot object per
+        contract only to take it apart again.
+        """
+        from core.options.chain import OptionChain
+
+        return OptionChain.from_snapshots(await self.option_chain(underlying, chain_filter))
 
     @abstractmethod
     async def option_quote(self, symbol: str) -> OptionSnapshot:

@@ -19,10 +19,10 @@ import logging
 import math
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from core.marketdata.sim_pricing import (
     smile_vol,
     smile_vol_one,
 )
+
+if TYPE_CHECKING:  # imported on first use: core.options imports scipy, which is slow to import
+    from core.options.chain import OptionChain
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +207,81 @@ def _quote_one(
     return (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega, rho)
 
 
+class _Priced(NamedTuple):
+    """Contracts priced together at one time, as columns of what their snapshots hold.
+
+    Row ``i`` is the snapshot of ``contracts[i]`` at ``t``; the columns after ``contracts``
+    follow the snapshot's fields (the Greeks' own last).
+    """
+
+    underlying: str
+    t: datetime
+    contracts: Sequence[OptionContract]
+    symbol: Sequence[str]
+    bid: Sequence[float]
+    ask: Sequence[float]
+    bid_size: Sequence[int]
+    ask_size: Sequence[int]
+    last: Sequence[float]
+    volume: Sequence[int]
+    open_interest: Sequence[int]
+    iv: Sequence[float]
+    delta: Sequence[float]
+    gamma: Sequence[float]
+    theta: Sequence[float]
+    vega: Sequence[float]
+    rho: Sequence[float]
+
+    @classmethod
+    def from_rows(
+        cls, underlying: str, t: datetime, contracts: Sequence[OptionContract],
+        rows: list[tuple[Any, ...]],
+    ) -> _Priced:
+        """Return the columns of ``rows``, each a contract's values (:meth:`row`'s order)."""
+        columns = list(zip(*rows, strict=True)) if rows else [()] * _PRICED_VALUES
+        return cls(underlying, t, contracts, *columns)
+
+    def row(self, i: int) -> tuple[Any, ...]:
+        """Return the values of row ``i``: symbol, bid, ask... rho, in column order."""
+        return tuple(column[i] for column in self[3:])
+
+    def snapshot(self, i: int) -> OptionSnapshot:
+        """Return the snapshot of row ``i``."""
+        c = self.contracts[i]
+        sym, bid, ask, bsz, asz, last, vol, oi, iv, d, g, th, v, r = self.row(i)
+        return OptionSnapshot(sym, self.underlying, c.expiry, c.right, c.strike, bid, ask, bsz,
+                              asz, last, vol, oi, iv, Greeks(d, g, th, v, r), self.t)
+
+    def snapshots(self) -> list[OptionSnapshot]:
+        """Return the snapshot of every row, in order."""
+        u, t = self.underlying, self.t
+        return [OptionSnapshot(sym, u, c.expiry, c.right, c.strike, bid, ask, bsz, asz, last, vol,
+                               oi, iv, Greeks(d, g, th, v, r), t)
+                for c, sym, bid, ask, bsz, asz, last, vol, oi, iv, d, g, th, v, r
+                in zip(self.contracts, *self[3:], strict=True)]
+
+    def chain(self) -> OptionChain:
+        """Return the rows as the chain ``OptionChain.from_snapshots(self.snapshots())`` is."""
+        from core.options.chain import OptionChain
+
+        return OptionChain.from_snapshot_columns(
+            self.symbol, bid=self.bid, ask=self.ask, bid_size=self.bid_size,
+            ask_size=self.ask_size, last=self.last, volume=self.volume,
+            open_interest=self.open_interest, source_iv=self.iv, source_delta=self.delta,
+            source_gamma=self.gamma, source_theta=self.theta, source_vega=self.vega)
+
+
+_PRICED_VALUES: Final = len(_Priced._fields) - 3
+"""The number of value columns of :class:`_Priced` (those after ``contracts``)."""
+
+
+def _snapshot_row(snap: OptionSnapshot) -> tuple[Any, ...]:
+    """Return a simulated snapshot's values as a :class:`_Priced` row."""
+    g = cast(Greeks, snap.greeks)  # the simulated market always has Greeks
+    return (snap.symbol, snap.bid, snap.ask, snap.bid_size, snap.ask_size, snap.last, snap.volume,
+            snap.open_interest, snap.iv, g.delta, g.gamma, g.theta, g.vega, g.rho)
+
+
 class SimMarketData(MarketData):
     """Simulated market data at the injected clock's ``now``."""
 
@@ -230,7 +308,10 @@ class SimMarketData(MarketData):
         # pure functions of their arguments, memoised: the listed expiries of (underlying, day);
         # the parsed OCC symbols; each contract's per-day facts for the latest trading day; and
         # each contract's snapshot at the latest time priced, per (underlying, spot) (a
-        # contract's snapshot does not depend on the other contracts priced with it)
+        # contract's snapshot does not depend on the other contracts priced with it). Chains
+        # priced as columns (option_chain_table) at that time are kept as columns, their
+        # contracts indexed and a snapshot made of a row only when one is asked for: the
+        # values a contract was first priced with at a time are the ones served at that time.
         self._expiries: dict[tuple[str, date], tuple[date, ...]] = {}
         self._listed: dict[tuple[str, date], frozenset[date]] = {}
         self._parsed: dict[str, OptionContract | None] = {}
@@ -242,6 +323,8 @@ class SimMarketData(MarketData):
         self._oi_suffix = b""
         self._priced_at: tuple[datetime, tzinfo | None, float] | None = None
         self._priced: dict[tuple[str, float], dict[OptionContract, OptionSnapshot]] = {}
+        self._priced_blocks: dict[tuple[str, float], list[_Priced]] = {}  # not yet indexed
+        self._priced_rows: dict[tuple[str, float], dict[OptionContract, tuple[_Priced, int]]] = {}
         if bars_dir is not None and bars_dir.is_dir():
             for sub in bars_dir.iterdir():
                 if sub.is_dir() and any(sub.glob("*.csv")) and sub.name.upper() not in self._universe:
@@ -257,7 +340,7 @@ class SimMarketData(MarketData):
     def add_symbol(self, symbol: str, price: float, vol: float = 0.35, daily_volume: int = 5_000_000) -> None:
         """Make ``symbol`` tradable with a synthetic path around ``price``."""
         self._universe[normalise_symbol(symbol)] = (price, vol, daily_volume)
-        self._priced.clear()
+        self._forget_priced()
         self._spots.clear()
 
     def knows(self, symbol: str) -> bool:
@@ -421,6 +504,29 @@ class SimMarketData(MarketData):
         self, underlying: str, t: datetime, chain_filter: ChainFilter | None = None
     ) -> list[OptionSnapshot]:
         """Return the priced chain of ``underlying`` at ``t``."""
+        underlying, spot, contracts = self._chain_contracts(underlying, t, chain_filter)
+        return self._price(underlying, spot, t, contracts)
+
+    def chain_table_at(
+        self, underlying: str, t: datetime, chain_filter: ChainFilter | None = None
+    ) -> OptionChain:
+        """Return ``OptionChain.from_snapshots(self.chain_at(underlying, t, chain_filter))``.
+
+        The same chain, column for column, from the same prices (and the same cache: see
+        :meth:`_price_table`), filled without making a snapshot object per contract.
+        """
+        underlying, spot, contracts = self._chain_contracts(underlying, t, chain_filter)
+        if not contracts:
+            from core.options.chain import OptionChain
+
+            return OptionChain.from_snapshots([])
+        return self._price_table(underlying, spot, t, contracts).chain()
+
+    def _chain_contracts(
+        self, underlying: str, t: datetime, chain_filter: ChainFilter | None
+    ) -> tuple[str, float, list[OptionContract]]:
+        """Return the checked underlying, its price at ``t`` and its contracts passing the
+        filter at ``t`` (in chain order: expiry, then right, then strike)."""
         underlying = self._check(underlying)
         f = chain_filter or ChainFilter()
         today = self.calendar.trading_date(t)
@@ -442,7 +548,7 @@ class SimMarketData(MarketData):
                 if f.right is not None and right is not f.right:
                     continue
                 contracts.extend(OptionContract(underlying, exp, right, k) for k in strikes_sel)
-        return self._price(underlying, spot, t, contracts)
+        return underlying, spot, contracts
 
     def is_listed(self, contract: OptionContract, t: datetime) -> bool:
         """Tell whether ``contract`` trades at ``t`` (listed expiry, strike on the grid)."""
@@ -509,21 +615,83 @@ class SimMarketData(MarketData):
         others) is served from the cache, the rest are priced together in one pass."""
         if not contracts:
             return []
-        scope = (t, t.tzinfo, self.rate)  # the time zone too: it shows in the snapshots' timestamp
-        if scope != self._priced_at:
-            self._priced_at = scope
-            self._priced.clear()
-        priced = self._priced.setdefault((underlying, spot), {})
-        if not priced:  # nothing priced yet (a chain at a new minute): no look-ups
+        key = (underlying, spot)
+        self._enter_scope(t)
+        priced = self._priced.setdefault(key, {})
+        if not priced and not self._has_columns(key):  # nothing priced yet: no look-ups
             fresh = self._price_now(underlying, spot, t, contracts)
             priced.update(zip(contracts, fresh, strict=True))
             return fresh
         missing = [c for c in dict.fromkeys(contracts) if c not in priced]
         if missing:
-            priced.update(zip(missing, self._price_now(underlying, spot, t, missing), strict=True))
+            rows = self._column_rows(key)
+            unpriced: list[OptionContract] = []
+            for c in missing:
+                hit = rows.get(c)
+                if hit is None:
+                    unpriced.append(c)
+                else:  # priced in a chain's columns at this time: its snapshot, made now
+                    priced[c] = hit[0].snapshot(hit[1])
+            if unpriced:
+                priced.update(zip(unpriced, self._price_now(underlying, spot, t, unpriced), strict=True))
         return [priced[c] for c in contracts]
 
-    def _contract_days(self, today: date, contracts: list[OptionContract]) -> list[_ContractDay]:
+    def _price_table(
+        self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
+    ) -> _Priced:
+        """Return :meth:`_price` of the distinct ``contracts`` as columns, from the same cache.
+
+        Contracts already priced at ``t`` keep their values (as snapshots or as columns); the
+        rest are priced together and kept as columns, made snapshots only if asked for later.
+        """
+        key = (underlying, spot)
+        self._enter_scope(t)
+        if not self._priced.get(key) and not self._has_columns(key):  # the usual: a new minute
+            block = self._price_columns(underlying, spot, t, contracts)
+            self._priced_blocks[key] = [block]
+            return block
+        priced = self._priced.setdefault(key, {})
+        rows = self._column_rows(key)
+        unpriced = [c for c in contracts if c not in priced and c not in rows]
+        if unpriced:
+            block = self._price_columns(underlying, spot, t, unpriced)
+            rows.update(zip(unpriced, ((block, i) for i in range(len(unpriced))), strict=True))
+        values: list[tuple[Any, ...]] = []
+        for c in contracts:
+            snap = priced.get(c)
+            if snap is not None:
+                values.append(_snapshot_row(snap))
+            else:
+                block, i = rows[c]
+                values.append(block.row(i))
+        return _Priced.from_rows(underlying, t, contracts, values)
+
+    def _enter_scope(self, t: datetime) -> None:
+        """Forget what was priced unless it was priced at ``t`` (and at the same rate)."""
+        scope = (t, t.tzinfo, self.rate)  # the time zone too: it shows in the snapshots' timestamp
+        if scope != self._priced_at:
+            self._priced_at = scope
+            self._forget_priced()
+
+    def _forget_priced(self) -> None:
+        self._priced.clear()
+        self._priced_blocks.clear()
+        self._priced_rows.clear()
+
+    def _has_columns(self, key: tuple[str, float]) -> bool:
+        """Tell whether chains of ``key`` were priced as columns at the current time."""
+        return key in self._priced_blocks or bool(self._priced_rows.get(key))
+
+    def _column_rows(self, key: tuple[str, float]) -> dict[OptionContract, tuple[_Priced, int]]:
+        """Return where each contract priced in columns under ``key`` is (block, row), indexing
+        the blocks not indexed yet (a contract's first pricing at a time is the one kept)."""
+        rows = self._priced_rows.setdefault(key, {})
+        for block in self._priced_blocks.pop(key, ()):
+            for i, c in enumerate(block.contracts):
+                rows.setdefault(c, (block, i))
+        return rows
+
+    def _contract_days(self, today: date, contracts: Sequence[OptionContract]) -> list[_ContractDay]:
         """Return the per-day facts of each contract on trading day ``today`` (kept for the day)."""
         if today != self._day_facts_of:
             self._day_facts_of = today
@@ -564,6 +732,13 @@ class SimMarketData(MarketData):
     def _price_now(
         self, underlying: str, spot: float, t: datetime, contracts: list[OptionContract]
     ) -> list[OptionSnapshot]:
+        """Return the snapshots of ``contracts`` at ``t``, priced together (no cache)."""
+        return self._price_columns(underlying, spot, t, contracts).snapshots()
+
+    def _price_columns(
+        self, underlying: str, spot: float, t: datetime, contracts: Sequence[OptionContract]
+    ) -> _Priced:
+        """Return ``contracts`` at ``t`` priced together (no cache), as columns."""
         _, base_vol, daily_volume = self._universe[underlying]
         cal = self.calendar
         today = cal.trading_date(t)
@@ -582,12 +757,12 @@ class SimMarketData(MarketData):
             rows = self._quote_rows(underlying, base_vol, spot, contracts, facts, years)
         minute = str(int(t.timestamp()) // 60).encode()
         oi_base = daily_volume / 2000.0
-        out: list[OptionSnapshot] = []
+        out: list[tuple[Any, ...]] = []
         open_t = cal.session_open(today) if cal.is_session(today) else t
         day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
         exp, crc32 = math.exp, zlib.crc32
-        for c, f, (z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i) in zip(
-                contracts, facts, rows, strict=True):
+        for f, (z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i) in zip(
+                facts, rows, strict=True):
             oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
             # the per-minute draws: _unit(f"{symbol}:v:{minute}") and so on (_unit_after inlined)
             vol_ = int(oi * f.vol_age * day_frac * (0.5 + crc32(minute, f.crc_v) / 4_294_967_296.0))
@@ -596,16 +771,12 @@ class SimMarketData(MarketData):
             last = round(inside_i / tick) * tick
             # bid and ask are np.round(..., 2) results (or 0.0): the float nearest a whole number
             # of cents, which Python's round(x, 2) returns unchanged, so it is not applied again
-            out.append(OptionSnapshot(
-                symbol=f.symbol, underlying=underlying, expiry=c.expiry, right=c.right, strike=c.strike,
-                bid=bid_i, ask=ask_i, bid_size=bsz, ask_size=size,
-                last=round(max(last, tick), 2), volume=vol_, open_interest=oi, iv=round(iv_i, 4),
-                greeks=Greeks(d_i, g_i, t_i, v_i, r_i), timestamp=t,
-            ))
-        return out
+            out.append((f.symbol, bid_i, ask_i, bsz, size, round(max(last, tick), 2), vol_, oi,
+                        round(iv_i, 4), d_i, g_i, t_i, v_i, r_i))
+        return _Priced.from_rows(underlying, t, contracts, out)
 
     def _quote_rows(
-        self, underlying: str, base_vol: float, spot: float, contracts: list[OptionContract],
+        self, underlying: str, base_vol: float, spot: float, contracts: Sequence[OptionContract],
         facts: list[_ContractDay], years: dict[date, float],
     ) -> Iterable[tuple[float, ...]]:
         """Return each contract's (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega,
@@ -677,6 +848,19 @@ class SimMarketData(MarketData):
     ) -> list[OptionSnapshot]:
         """Return the chain at the clock's now."""
         return self.chain_at(underlying, self.clock.now(), chain_filter)
+
+    async def option_chain_table(
+        self, underlying: str, chain_filter: ChainFilter | None = None
+    ) -> OptionChain:
+        """Return the chain at the clock's now as columns (:meth:`chain_table_at`).
+
+        A subclass that changes :meth:`option_chain` or :meth:`chain_at` gets the default
+        (its own snapshots, as columns), so the two always agree.
+        """
+        cls = type(self)
+        if cls.option_chain is not SimMarketData.option_chain or cls.chain_at is not SimMarketData.chain_at:
+            return await super().option_chain_table(underlying, chain_filter)
+        return self.chain_table_at(underlying, self.clock.now(), chain_filter)
 
     async def option_quote(self, symbol: str) -> OptionSnapshot:
         """Return one contract at the clock's now."""

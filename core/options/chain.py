@@ -257,10 +257,34 @@ class OptionChain:
         columns = np.array(numbers, dtype=np.float64)  # None -> NaN
         greek_rows = [_NO_GREEKS if g is None else _GREEK_FIELDS(g) for g in greeks]
         greek_columns = np.array(list(zip(*greek_rows, strict=True)), dtype=np.float64)
-        return cls(
-            **_snapshot_symbol_columns(symbol),
+        return cls.from_snapshot_columns(
+            symbol,
             **{name: columns[k] for k, name in enumerate(_SNAPSHOT_NUMBERS)},
             **{name: greek_columns[k] for k, name in enumerate(_SNAPSHOT_GREEKS)},
+        )
+
+    @classmethod
+    def from_snapshot_columns(
+        cls, symbol: Sequence[str], **columns: npt.ArrayLike
+    ) -> OptionChain:
+        """Build the chain :meth:`from_snapshots` builds, from the snapshots' values as columns.
+
+        ``symbol`` holds each contract's OCC symbol, read as :meth:`from_snapshots` reads a
+        snapshot's (the same columns, the same errors). ``columns`` holds, under the chain's
+        names, every number :meth:`from_snapshots` takes from a snapshot, one value per symbol
+        (None or NaN where the source has none): ``bid``, ``ask``, ``bid_size``, ``ask_size``,
+        ``last``, ``volume``, ``open_interest``, ``source_iv`` (the snapshot's ``iv``) and
+        ``source_delta``, ``source_gamma``, ``source_theta``, ``source_vega`` (its Greeks).
+        For a market-data source that prices a chain in columns.
+        """
+        if set(columns) != _SNAPSHOT_COLUMNS:
+            raise ChainError(f"snapshot columns must be {sorted(_SNAPSHOT_COLUMNS)}, "
+                             f"not {sorted(columns)}")
+        if len(symbol) == 0:
+            return cls.from_rows([])
+        return cls(
+            **_snapshot_symbol_columns(symbol),
+            **{name: np.asarray(values, dtype=np.float64) for name, values in columns.items()},
         )
 
     @classmethod
@@ -510,6 +534,7 @@ _SNAPSHOT_FIELDS = operator.attrgetter(
 _SNAPSHOT_GREEKS = ("source_delta", "source_gamma", "source_theta", "source_vega")
 _GREEK_FIELDS = operator.attrgetter(*(name.removeprefix("source_") for name in _SNAPSHOT_GREEKS))
 _NO_GREEKS = (None, None, None, None)
+_SNAPSHOT_COLUMNS = frozenset(_SNAPSHOT_NUMBERS + _SNAPSHOT_GREEKS)
 
 
 def _to_float(raw: Any, row: int, name: str) -> float:
