@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -264,12 +265,43 @@ class _Priced(NamedTuple):
         """Return the rows as the chain ``OptionChain.from_snapshots(self.snapshots())`` is."""
         from core.options.chain import OptionChain
 
-        return OptionChain.from_snapshot_columns(
-            self.symbol, bid=self.bid, ask=self.ask, bid_size=self.bid_size,
-            ask_size=self.ask_size, last=self.last, volume=self.volume,
-            open_interest=self.open_interest, source_iv=self.iv, source_delta=self.delta,
-            source_gamma=self.gamma, source_theta=self.theta, source_vega=self.vega)
+        numbers = {"bid": self.bid, "ask": self.ask, "bid_size": self.bid_size,
+                   "ask_size": self.ask_size, "last": self.last, "volume": self.volume,
+                   "open_interest": self.open_interest, "source_iv": self.iv,
+                   "source_delta": self.delta, "source_gamma": self.gamma,
+                   "source_theta": self.theta, "source_vega": self.vega}
+        symbol_columns = self._symbol_columns()
+        if symbol_columns is None:  # read from the symbols, as from_snapshots reads them
+            return OptionChain.from_snapshot_columns(self.symbol, **numbers)
+        return OptionChain(**symbol_columns, **{name: np.asarray(values, dtype=np.float64)
+                                                for name, values in numbers.items()})
 
+    def _symbol_columns(self) -> dict[str, Any] | None:
+        """Return the chain's symbol, root, is_call, expiry and strike columns made from the
+        contracts, or None unless they are what ``OptionChain.from_snapshots`` reads from the
+        symbols (``<root><yymmdd><C|P><strike in thousandths, 8 digits>``).
+
+        They are when the root is 1-6 letters or digits (a root such as ``BRK.B`` is not),
+        every expiry falls in 2000-2099, and every strike is a positive whole number of
+        thousandths below 100,000: then the symbol's strike is ``round(strike * 1000) / 1000``.
+        """
+        contracts = self.contracts
+        if not contracts or _OCC_ROOT.fullmatch(self.underlying) is None:
+            return None
+        thousandths = np.rint(np.array([c.strike for c in contracts]) * 1000.0)  # as round()
+        days = {e: np.datetime64(e, "D") for e in {c.expiry for c in contracts}}
+        if (not thousandths.min() > 0.0 or not thousandths.max() <= 99_999_999.0
+                or not all(2000 <= e.year <= 2099 for e in days)):
+            return None
+        return {"symbol": np.array(self.symbol, dtype=object),
+                "root": np.full(len(contracts), self.underlying, dtype=object),
+                "is_call": np.array([c.right is OptionRight.CALL for c in contracts], dtype=bool),
+                "expiry": np.array([days[c.expiry] for c in contracts], dtype="datetime64[D]"),
+                "strike": thousandths / 1000}
+
+
+_OCC_ROOT: Final = re.compile(r"[A-Z0-9]{1,6}")
+"""An OCC root as :class:`~core.options.chain.OptionChain` reads symbols (a ``.`` is not one)."""
 
 _PRICED_VALUES: Final = len(_Priced._fields) - 3
 """The number of value columns of :class:`_Priced` (those after ``contracts``)."""
