@@ -208,6 +208,85 @@ def _quote_one(
     return (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega, rho)
 
 
+def _minute_rows(
+    facts: Sequence[_ContractDay], quotes: Iterable[tuple[float, ...]], minute: bytes,
+    oi_base: float, day_frac: float,
+) -> list[tuple[Any, ...]]:
+    """Return each contract's snapshot values (a :class:`_Priced` row) from its day's facts,
+    its quote (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega, rho) and the minute:
+    open interest, volume, sizes and the last price. One contract at a time, in plain floats."""
+    out: list[tuple[Any, ...]] = []
+    exp, crc32 = math.exp, zlib.crc32
+    for f, (z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i) in zip(
+            facts, quotes, strict=True):
+        oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
+        # the per-minute draws: _unit(f"{symbol}:v:{minute}") and so on (_unit_after inlined)
+        vol_ = int(oi * f.vol_age * day_frac * (0.5 + crc32(minute, f.crc_v) / 4_294_967_296.0))
+        size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + crc32(minute, f.crc_s) / 4_294_967_296.0)))
+        bsz = max(1, int(size * (0.5 + crc32(minute, f.crc_bs) / 4_294_967_296.0)))
+        last = round(inside_i / tick) * tick
+        # bid and ask are np.round(..., 2) results (or 0.0): the float nearest a whole number
+        # of cents, which Python's round(x, 2) returns unchanged, so it is not applied again
+        out.append((f.symbol, bid_i, ask_i, bsz, size, round(max(last, tick), 2), vol_, oi,
+                    round(iv_i, 4), d_i, g_i, t_i, v_i, r_i))
+    return out
+
+
+_INT_SAFE: Final = 2.0**52
+"""Below this, a float's ``int()`` is its truncation in int64, and an int's float is exact."""
+
+
+def _truncated(x: np.ndarray) -> np.ndarray | None:
+    """Return ``int()`` of each element (toward zero) in int64, or None unless all are finite
+    and well inside int64 (NaN and inf have no int; Python's ints do not overflow)."""
+    if not bool(np.all(np.abs(x) < _INT_SAFE)):
+        return None
+    return x.astype(np.int64)
+
+
+def _minute_columns(
+    facts: Sequence[_ContractDay], quotes: Sequence[np.ndarray], minute: bytes,
+    oi_base: float, day_frac: float,
+) -> list[list[Any]] | None:
+    """Return :func:`_minute_rows` as columns (the values bit for bit), or None if some value
+    is not finite or too large (then :func:`_minute_rows` must say what happens).
+
+    Arithmetic is in arrays, in the same order (IEEE products and sums are numpy's as Python's;
+    ints below 2**52 convert exactly; ``np.rint`` rounds half to even as ``round`` does);
+    ``math.exp``, ``**``, the CRC draws and ``round(x, ndigits)``, which numpy's own could
+    change in the last bit, stay Python's, one element at a time. Keep it in step with
+    :func:`_minute_rows`; tests compare the two bit for bit.
+    """
+    z, tick, inside, bid, ask, iv, delta, gamma, theta, vega, rho = quotes
+    (symbol, _days, monthly, round_strike, oi_draw, oi_age, vol_age,
+     crc_v, crc_s, crc_bs) = zip(*facts, strict=True)
+    exp, crc32 = math.exp, zlib.crc32
+    zs = z.tolist()
+    oi_f = (oi_base * np.array([exp(-0.5 * x ** 2) for x in zs]) * np.array(monthly)
+            * np.array(round_strike) * np.array(oi_draw) * np.array(oi_age))
+    oi = _truncated(oi_f)
+    if oi is None:
+        return None
+    draw_v = np.array([crc32(minute, c) for c in crc_v]) / 4_294_967_296.0
+    vol_ = _truncated(oi.astype(np.float64) * np.array(vol_age) * day_frac * (0.5 + draw_v))
+    draw_s = np.array([crc32(minute, c) for c in crc_s]) / 4_294_967_296.0
+    size_int = _truncated(300 * np.array([exp(-0.8 * x) for x in zs]) * (0.3 + draw_s))
+    if vol_ is None or size_int is None:
+        return None
+    size = np.maximum(size_int, 1)
+    draw_bs = np.array([crc32(minute, c) for c in crc_bs]) / 4_294_967_296.0
+    bsz_int = _truncated(size.astype(np.float64) * (0.5 + draw_bs))
+    steps = inside / tick  # the last price in ticks, to be rounded to a whole number
+    if bsz_int is None or not bool(np.all(np.abs(steps) < _INT_SAFE)):
+        return None
+    bsz = np.maximum(bsz_int, 1)
+    last = np.maximum(np.rint(steps) * tick, tick)
+    return [list(symbol), bid.tolist(), ask.tolist(), bsz.tolist(), size.tolist(),
+            [round(x, 2) for x in last.tolist()], vol_.tolist(), oi.tolist(),
+            [round(x, 4) for x in iv.tolist()], delta.tolist(), gamma.tolist(), theta.tolist(),
+            vega.tolist(), rho.tolist()]
+
+
 class _Priced(NamedTuple):
     """Contracts priced together at one time, as columns of what their snapshots hold.
 
@@ -778,34 +857,25 @@ class SimMarketData(MarketData):
         # per expiry: years to its close (a minute at least)
         years = {e: max((cal.session_close(e) - t).total_seconds(), 60.0) / YEAR_SECONDS
                  for e in {c.expiry for c in contracts}}
-        rows: Iterable[tuple[float, ...]] | None = None
+        minute = str(int(t.timestamp()) // 60).encode()
+        oi_base = daily_volume / 2000.0
+        open_t = cal.session_open(today) if cal.is_session(today) else t
+        day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
         if len(contracts) <= FEW_CONTRACTS:
             one_by_one = [_quote_one(underlying, base_vol, spot, self.rate, c.strike, years[c.expiry],
                                      c.right is OptionRight.CALL, f.days)
                           for c, f in zip(contracts, facts, strict=True)]
             if all(row is not None for row in one_by_one):
-                rows = cast(list[tuple[float, ...]], one_by_one)
-        if rows is None:
-            rows = self._quote_rows(underlying, base_vol, spot, contracts, facts, years)
-        minute = str(int(t.timestamp()) // 60).encode()
-        oi_base = daily_volume / 2000.0
-        out: list[tuple[Any, ...]] = []
-        open_t = cal.session_open(today) if cal.is_session(today) else t
-        day_frac = min(max((t - open_t).total_seconds() / 23_400.0, 0.0), 1.0)
-        exp, crc32 = math.exp, zlib.crc32
-        for f, (z_i, tick, inside_i, bid_i, ask_i, iv_i, d_i, g_i, t_i, v_i, r_i) in zip(
-                facts, rows, strict=True):
-            oi = int(oi_base * exp(-0.5 * z_i ** 2) * f.monthly * f.round_strike * f.oi_draw * f.oi_age)
-            # the per-minute draws: _unit(f"{symbol}:v:{minute}") and so on (_unit_after inlined)
-            vol_ = int(oi * f.vol_age * day_frac * (0.5 + crc32(minute, f.crc_v) / 4_294_967_296.0))
-            size = max(1, int(300 * exp(-0.8 * z_i) * (0.3 + crc32(minute, f.crc_s) / 4_294_967_296.0)))
-            bsz = max(1, int(size * (0.5 + crc32(minute, f.crc_bs) / 4_294_967_296.0)))
-            last = round(inside_i / tick) * tick
-            # bid and ask are np.round(..., 2) results (or 0.0): the float nearest a whole number
-            # of cents, which Python's round(x, 2) returns unchanged, so it is not applied again
-            out.append((f.symbol, bid_i, ask_i, bsz, size, round(max(last, tick), 2), vol_, oi,
-                        round(iv_i, 4), d_i, g_i, t_i, v_i, r_i))
-        return _Priced.from_rows(underlying, t, contracts, out)
+                rows = _minute_rows(facts, cast(list[tuple[float, ...]], one_by_one), minute,
+                                    oi_base, day_frac)
+                return _Priced.from_rows(underlying, t, contracts, rows)
+        quotes = self._quote_arrays(underlying, base_vol, spot, contracts, facts, years)
+        columns = _minute_columns(facts, quotes, minute, oi_base, day_frac)
+        if columns is None:  # not all finite: one by one, failing (or not) as ever
+            quote_rows = zip(*(q.tolist() for q in quotes), strict=True)
+            rows = _minute_rows(facts, quote_rows, minute, oi_base, day_frac)
+            return _Priced.from_rows(underlying, t, contracts, rows)
+        return _Priced(underlying, t, contracts, *columns)
 
     def _quote_rows(
         self, underlying: str, base_vol: float, spot: float, contracts: Sequence[OptionContract],
@@ -813,6 +883,15 @@ class SimMarketData(MarketData):
     ) -> Iterable[tuple[float, ...]]:
         """Return each contract's (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega,
         rho), priced in numpy arrays (as plain floats: numpy scalars are slow one at a time)."""
+        quotes = self._quote_arrays(underlying, base_vol, spot, contracts, facts, years)
+        return zip(*(q.tolist() for q in quotes), strict=True)
+
+    def _quote_arrays(
+        self, underlying: str, base_vol: float, spot: float, contracts: Sequence[OptionContract],
+        facts: list[_ContractDay], years: dict[date, float],
+    ) -> tuple[np.ndarray, ...]:
+        """Return the arrays z, tick, inside, bid, ask, iv, delta, gamma, theta, vega and rho of
+        the contracts (the columns of :meth:`_quote_rows`)."""
         k = np.array([c.strike for c in contracts])
         tt = np.array([years[c.expiry] for c in contracts])
         is_call = np.array([c.right is OptionRight.CALL for c in contracts])
@@ -827,9 +906,7 @@ class SimMarketData(MarketData):
         ask = np.maximum(_ceil_tick(price + width / 2, ticks), bid + ticks)
         ask = np.round(ask, 2)
         inside = np.clip(price, bid, ask)
-        return zip(z.tolist(), ticks.tolist(), inside.tolist(), bid.tolist(), ask.tolist(),
-                   iv.tolist(), delta.tolist(), gamma.tolist(), theta.tolist(), vega.tolist(),
-                   rho.tolist(), strict=True)
+        return z, ticks, inside, bid, ask, iv, delta, gamma, theta, vega, rho
 
     # ---- the MarketData interface --------------------------------------------------------
     async def latest_quote(self, symbol: str) -> Quote:
