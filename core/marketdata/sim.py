@@ -360,9 +360,10 @@ class _Priced(NamedTuple):
         contracts, or None unless they are what ``OptionChain.from_snapshots`` reads from the
         symbols (``<root><yymmdd><C|P><strike in thousandths, 8 digits>``).
 
-        They are when the root is 1-6 letters or digits (a root such as ``BRK.B`` is not),
-        every expiry falls in 2000-2099, and every strike is a positive whole number of
-        thousandths below 100,000: then the symbol's strike is ``round(strike * 1000) / 1000``.
+        Each symbol was made from its contract (:meth:`SimMarketData._contract_day`), so they
+        are when the root is 1-6 letters or digits (a root such as ``BRK.B`` is not), every
+        expiry falls in 2000-2099, and every strike is a positive whole number of thousandths
+        below 100,000: then the symbol's strike is ``round(strike * 1000) / 1000``.
         """
         contracts = self.contracts
         if not contracts or _OCC_ROOT.fullmatch(self.underlying) is None:
