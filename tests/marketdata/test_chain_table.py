@@ -223,26 +223,16 @@ def _bits(values: Iterable[object]) -> list[str]:
 
 def test_the_minute_columns_are_the_minute_rows_bit_for_bit() -> None:
     """Open interest, volume, sizes, last and the rounded IV in arrays, as one by one."""
-    import math
-
-    from core.marketdata.models import OptionContract
     from core.marketdata.sim import DEFAULT_UNIVERSE, _minute_columns, _minute_rows
+    from tests.marketdata.random_contracts import random_contracts
 
     m, _ = market(TIMES[2])
     rng = np.random.default_rng(11)
     for underlying in ("SPY", "NVDA", "AAPL", "SAIL", "COIN", "DIA", "TSLA"):  # all three tick rules
-        base_vol = DEFAULT_UNIVERSE[underlying][1]
-        spot = float(np.round(DEFAULT_UNIVERSE[underlying][0] * math.exp(rng.normal(0, 0.1)), 2))
-        n = 500
-        strikes = np.maximum(np.round(spot * rng.uniform(0.5, 1.5, n) * 2) / 2, 0.5)
-        years = np.exp(rng.uniform(math.log(60 / 31_536_000), math.log(1.2), n))
-        years[:40] = 60 / 31_536_000  # the last minute of a 0DTE: zero bids, minimum ticks
-        expiries = [date(2025, 1, 1) + timedelta(days=i) for i in range(n)]
-        contracts = [OptionContract(underlying, e, OptionRight.CALL if i % 2 else OptionRight.PUT, float(k))
-                     for i, (e, k) in enumerate(zip(expiries, strikes, strict=True))]
-        facts = m._contract_days(date(2024, 12, 31), contracts)
-        quotes = m._quote_arrays(underlying, base_vol, spot, contracts, facts,
-                                 dict(zip(expiries, years.tolist(), strict=True)))
+        r = random_contracts(m, underlying, rng, 500)
+        facts = r.facts
+        quotes = m._quote_arrays(underlying, r.base_vol, r.spot, r.contracts, facts,
+                                 r.years_by_expiry)
         for minute, day_frac in ((b"29000000", 0.0), (b"29164321", 0.37), (b"29164555", 1.0)):
             oi_base = DEFAULT_UNIVERSE[underlying][2] / 2000.0
             columns = _minute_columns(facts, quotes, minute, oi_base, day_frac)

@@ -175,35 +175,26 @@ def test_a_new_minute_or_time_zone_does_not_serve_the_cached_snapshot() -> None:
 
 
 def test_contracts_priced_one_by_one_match_the_array_pricing_bit_for_bit() -> None:
-    import math
-
     import numpy as np
 
-    from core.marketdata.models import OptionContract
-    from core.marketdata.sim import DEFAULT_UNIVERSE, _quote_one
+    from core.marketdata.sim import _quote_one
     from core.marketdata.sim_pricing import smile_vol, smile_vol_one
+    from tests.marketdata.random_contracts import random_contracts
 
     m, _ = market()
     rng = np.random.default_rng(3)
     for underlying in ("SPY", "NVDA", "AAPL", "SAIL", "COIN", "DIA"):  # penny, penny program, nickel ticks
-        base_vol = DEFAULT_UNIVERSE[underlying][1]
-        spot = float(np.round(DEFAULT_UNIVERSE[underlying][0] * math.exp(rng.normal(0, 0.1)), 2))
-        n = 400
-        strikes = np.maximum(np.round(spot * rng.uniform(0.5, 1.5, n) * 2) / 2, 0.5)
-        years = np.exp(rng.uniform(math.log(60 / 31_536_000), math.log(1.2), n))
-        years[:40] = 60 / 31_536_000  # the last minute of a 0DTE: zero bids, minimum ticks
-        expiries = [date(2025, 1, 1) + timedelta(days=i) for i in range(n)]  # one expiry per contract
-        contracts = [OptionContract(underlying, e, OptionRight.CALL if i % 2 else OptionRight.PUT, float(k))
-                     for i, (e, k) in enumerate(zip(expiries, strikes, strict=True))]
-        facts = m._contract_days(date(2024, 12, 31), contracts)
-        by_expiry = dict(zip(expiries, years.tolist(), strict=True))
-        rows = list(m._quote_rows(underlying, base_vol, spot, contracts, facts, by_expiry))
-        ones = [_quote_one(underlying, base_vol, spot, m.rate, c.strike, by_expiry[c.expiry],
-                           c.right is OptionRight.CALL, f.days) for c, f in zip(contracts, facts, strict=True)]
+        r = random_contracts(m, underlying, rng, 400)
+        rows = list(m._quote_rows(underlying, r.base_vol, r.spot, r.contracts, r.facts,
+                                  r.years_by_expiry))
+        ones = [_quote_one(underlying, r.base_vol, r.spot, m.rate, c.strike,
+                           r.years_by_expiry[c.expiry], c.right is OptionRight.CALL, f.days)
+                for c, f in zip(r.contracts, r.facts, strict=True)]
         assert all(one is not None for one in ones)
         assert [[x.hex() for x in one] for one in ones if one] == [[x.hex() for x in row] for row in rows]
-        vols = smile_vol(base_vol, spot, strikes, years).tolist()
-        assert [smile_vol_one(base_vol, spot, float(k), float(y)) for k, y in zip(strikes, years, strict=True)] == vols
+        vols = smile_vol(r.base_vol, r.spot, r.strikes, r.years).tolist()
+        assert [smile_vol_one(r.base_vol, r.spot, float(k), float(y))
+                for k, y in zip(r.strikes, r.years, strict=True)] == vols
 
 
 def test_sim_pricing_still_refuses_what_bsm_greeks_refuses() -> None:
