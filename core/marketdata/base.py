@@ -77,14 +77,22 @@ class MarketData(ABC):
         """Return :meth:`option_chain` as a columnar :class:`~core.options.chain.OptionChain`.
 
         Always equal, column by column, to ``OptionChain.from_snapshots`` of what
-        :meth:`option_chain` returns for the same arguments (and raises what it raises). The
-        default does just that; implementations that price a whole chain in arrays (the
-        simulated market) override it to fill the columns without making a snapshot object per
-        contract only to take it apart again.
+        :meth:`option_chain` returns for the same arguments; raises what :meth:`option_chain`
+        raises, and :class:`~core.options.chain.ChainError` when the snapshots cannot be read as
+        a chain (a value that is not a number included). The default does just that;
+        implementations that price a whole chain in arrays (the simulated market) override it
+        to fill the columns without making a snapshot object per contract only to take it
+        apart again.
         """
-        from core.options.chain import OptionChain
+        from core.options.chain import ChainError, OptionChain
 
-        return OptionChain.from_snapshots(await self.option_chain(underlying, chain_filter))
+        snapshots = await self.option_chain(underlying, chain_filter)
+        try:
+            return OptionChain.from_snapshots(snapshots)
+        except ChainError:
+            raise
+        except ValueError as exc:  # e.g. a price that is not a number: unreadable all the same
+            raise ChainError(str(exc)) from exc
 
     @abstractmethod
     async def option_quote(self, symbol: str) -> OptionSnapshot:

@@ -210,6 +210,9 @@ async def test_the_default_chain_table_is_the_chain_of_the_snapshots() -> None:
     stub.snapshots = [dataclasses.replace(snaps[0], symbol="AAPL2506X")]
     with pytest.raises(ChainError, match="row 0"):
         await stub.option_chain_table("AAPL")
+    stub.snapshots = [dataclasses.replace(snaps[0], bid="n/a")]  # a quote that is no number
+    with pytest.raises(ChainError, match="could not convert"):
+        await stub.option_chain_table("AAPL")
 
 
 def test_from_snapshot_columns_wants_every_snapshot_column() -> None:
@@ -246,3 +249,25 @@ def test_the_minute_columns_are_the_minute_rows_bit_for_bit() -> None:
         assert _minute_columns(facts, broken, b"29164321", 1000.0, 0.5) is None
         with pytest.raises(ValueError, match="NaN"):
             _minute_rows(facts, zip(*(q.tolist() for q in broken), strict=True), b"29164321", 1000.0, 0.5)
+
+
+async def test_a_proposal_on_a_chain_that_cannot_be_read_or_is_empty_says_why() -> None:
+    from decimal import Decimal
+
+    from core.engine.config import EngineConfig
+    from core.engine.proposals import plan_proposal
+
+    good = OptionSnapshot("AAPL250620C00200000", "AAPL", date(2025, 6, 20), OptionRight.CALL, 200.0,
+                          1.2, 1.3, 4, 7, None, None, None, 0.31, Greeks(0.5, 0.02, -0.1, 0.2), None)
+    config = EngineConfig()
+
+    async def plan(snapshots: list[OptionSnapshot]) -> object:
+        return await plan_proposal(
+            market=_StubMarket(snapshots), config=config, limits=config.risk,
+            now=datetime(2025, 6, 16, 15, 0, tzinfo=UTC), symbol="AAPL", direction="bullish",
+            trigger=Decimal("200"), targets=(Decimal("202"), Decimal("204")), spot=200.0,
+            equity=Decimal(100_000))
+
+    assert await plan([dataclasses.replace(good, bid="n/a")]) == (
+        "AAPL: the option chain could not be read (could not convert string to float: 'n/a')")
+    assert await plan([]) == "AAPL: no option chain within 14 days and ±10%"
