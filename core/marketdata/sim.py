@@ -878,21 +878,12 @@ class SimMarketData(MarketData):
             return _Priced.from_rows(underlying, t, contracts, rows)
         return _Priced(underlying, t, contracts, *columns)
 
-    def _quote_rows(
-        self, underlying: str, base_vol: float, spot: float, contracts: Sequence[OptionContract],
-        facts: list[_ContractDay], years: dict[date, float],
-    ) -> Iterable[tuple[float, ...]]:
-        """Return each contract's (z, tick, inside, bid, ask, iv, delta, gamma, theta, vega,
-        rho), priced in numpy arrays (as plain floats: numpy scalars are slow one at a time)."""
-        quotes = self._quote_arrays(underlying, base_vol, spot, contracts, facts, years)
-        return zip(*(q.tolist() for q in quotes), strict=True)
-
     def _quote_arrays(
         self, underlying: str, base_vol: float, spot: float, contracts: Sequence[OptionContract],
         facts: list[_ContractDay], years: dict[date, float],
     ) -> tuple[np.ndarray, ...]:
         """Return the arrays z, tick, inside, bid, ask, iv, delta, gamma, theta, vega and rho of
-        the contracts (the columns of :meth:`_quote_rows`)."""
+        the contracts (what :func:`_quote_one` gives of each)."""
         k = np.array([c.strike for c in contracts])
         tt = np.array([years[c.expiry] for c in contracts])
         is_call = np.array([c.right is OptionRight.CALL for c in contracts])

@@ -185,8 +185,9 @@ def test_contracts_priced_one_by_one_match_the_array_pricing_bit_for_bit() -> No
     rng = np.random.default_rng(3)
     for underlying in ("SPY", "NVDA", "AAPL", "SAIL", "COIN", "DIA"):  # penny, penny program, nickel ticks
         r = random_contracts(m, underlying, rng, 400)
-        rows = list(m._quote_rows(underlying, r.base_vol, r.spot, r.contracts, r.facts,
-                                  r.years_by_expiry))
+        arrays = m._quote_arrays(underlying, r.base_vol, r.spot, r.contracts, r.facts,
+                                 r.years_by_expiry)
+        rows = list(zip(*(a.tolist() for a in arrays), strict=True))
         ones = [_quote_one(underlying, r.base_vol, r.spot, m.rate, c.strike,
                            r.years_by_expiry[c.expiry], c.right is OptionRight.CALL, f.days)
                 for c, f in zip(r.contracts, r.facts, strict=True)]
