@@ -40,7 +40,7 @@ from core.events import (
     ProposalCreated,
     SignalTriggered,
 )
-from core.marketdata.bars_csv import bars_path, read_bars_csv
+from core.marketdata.bars_csv import bars_path
 from core.marketdata.sim import SimMarketData
 from core.parsing import ParsedMessage, parse_message
 from core.replay.database import ReplayDatabases
@@ -170,12 +170,19 @@ async def run_replay(
     if not symbols:
         raise ReplayError(f"no bars for {', '.join(wanted)} on {trading_date} under {bars_dir} "
                           f"(expected {bars_path(bars_dir, wanted[0], trading_date)})")
+    open_at = calendar.session_open(trading_date)
+    close_at = calendar.session_close(trading_date)
+    start = max(setup.posted_at, _ny(trading_date, PRE_MARKET))
+    if start >= close_at:
+        raise ReplayError(f"{setup.origin} was posted after the close of {trading_date}")
+    clock = FakeClock(start)
+    market = SimMarketData(clock, bars_dir=bars_dir, calendar=calendar, seed=seed)
     sources: dict[str, str] = {}
     synthetic = False
     for s in symbols:
         path = bars_path(bars_dir, s, trading_date)
         try:
-            read_bars_csv(path)
+            market.day_bars(s, trading_date)  # read and checked here, kept for the session
         except (ValueError, OSError) as exc:
             raise ReplayError(f"bad bar file: {exc}") from None
         sources[s], fake = bar_source(path)
@@ -186,13 +193,6 @@ async def run_replay(
     if own_databases:
         await dbs.__aenter__()
     db = await dbs.fresh()
-    open_at = calendar.session_open(trading_date)
-    close_at = calendar.session_close(trading_date)
-    start = max(setup.posted_at, _ny(trading_date, PRE_MARKET))
-    if start >= close_at:
-        raise ReplayError(f"{setup.origin} was posted after the close of {trading_date}")
-    clock = FakeClock(start)
-    market = SimMarketData(clock, bars_dir=bars_dir, calendar=calendar, seed=seed)
     broker = SimBroker(db, clock, market, background=False, starting_cash=starting_cash,
                        fee_per_contract=config.fee_per_contract, save_idle=False, persist=False)
     bus = EventBus()

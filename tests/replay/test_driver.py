@@ -107,6 +107,24 @@ async def test_a_broken_bar_file_is_refused_with_its_line(bars_dir: Path, calend
         await run_replay(setup_source(), bars_dir=bars_dir, calendar=calendar)
 
 
+async def test_a_post_after_the_close_is_refused_before_a_database_is_made(
+    bars_dir: Path, calendar, tmp_path: Path
+) -> None:
+    import dataclasses
+    from datetime import datetime, time
+
+    from core.clock import NEW_YORK
+    from core.replay.database import ReplayDatabases
+
+    late = dataclasses.replace(setup_source(), posted_at=datetime.combine(DAY, time(16, 5), NEW_YORK))
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    async with ReplayDatabases(folder=folder) as dbs:
+        with pytest.raises(ReplayError, match="posted after the close of 2025-06-11"):
+            await run_replay(late, bars_dir=bars_dir, calendar=calendar, databases=dbs)
+        assert not [p for p in folder.rglob("*.db")]  # no day's database was handed out
+
+
 async def test_not_a_setup_or_not_a_trading_day_is_refused(bars_dir: Path, calendar) -> None:
     with pytest.raises(ReplayError, match="not an A\\+ setup post"):
         await run_replay(setup_source("lunch anyone?"), bars_dir=bars_dir, calendar=calendar)
