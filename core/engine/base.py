@@ -7,10 +7,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -129,12 +128,6 @@ def _transition(session: AsyncSession, row: SignalRow, to: SignalStatus, at: dat
     row.updated_at = at
 
 
-@lru_cache(maxsize=4096)
-def _expiry_of(contract: str) -> date:
-    """Return the expiry of an OCC option symbol (parsed once per symbol; a bad one raises)."""
-    return OptionContract.parse(contract).expiry
-
-
 def _position_state(pos: PositionRow) -> PositionState:
     entry_trigger = pos.entry_trigger or Decimal(0)
     entry_under = pos.greeks.get("entry_underlying")  # each row attribute is read once
@@ -144,7 +137,7 @@ def _position_state(pos: PositionRow) -> PositionState:
         entry_underlying=Decimal(str(entry_under)) if entry_under else entry_trigger,
         targets=tuple(map(Decimal, pos.targets)),
         targets_hit=pos.targets_hit, stop_price=pos.stop_price or Decimal(0),
-        expiry=_expiry_of(pos.contract))
+        expiry=OptionContract.parse_cached(pos.contract).expiry)
 
 
 

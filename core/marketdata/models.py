@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from core.brokers.models import OCC_RE
 
@@ -101,11 +102,22 @@ class OptionContract:
             strike=int(m.group("strike")) / 1000,
         )
 
+    @staticmethod
+    def parse_cached(symbol: str) -> OptionContract:
+        """:meth:`parse`, remembered for the last 4,096 symbols (the same held contracts are
+        parsed every minute); a symbol that is not one raises every time."""
+        return _parse_cached(symbol)
+
     @property
     def symbol(self) -> str:
         """Return the OCC symbol."""
         cp = "C" if self.right is OptionRight.CALL else "P"
         return f"{self.underlying}{self.expiry:%y%m%d}{cp}{round(self.strike * 1000):08d}"
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(symbol: str) -> OptionContract:
+    return OptionContract.parse(symbol)
 
 
 @dataclass(frozen=True, slots=True)

@@ -418,7 +418,7 @@ class SimMarketData(MarketData):
         self._cache_days = cache_days
         self._newest_day: date | None = None
         # pure functions of their arguments, memoised: the listed expiries of (underlying, day);
-        # the parsed OCC symbols; each contract's per-day facts for the latest trading day; and
+        # each contract's per-day facts for the latest trading day; and
         # each contract's snapshot at the latest time priced, per (underlying, spot) (a
         # contract's snapshot does not depend on the other contracts priced with it). Chains
         # priced as columns (option_chain_table) at that time are kept as columns, their
@@ -426,7 +426,6 @@ class SimMarketData(MarketData):
         # values a contract was first priced with at a time are the ones served at that time.
         self._expiries: dict[tuple[str, date], tuple[date, ...]] = {}
         self._listed: dict[tuple[str, date], frozenset[date]] = {}
-        self._parsed: dict[str, OptionContract | None] = {}
         self._spots_at: datetime | None = None
         self._spots: dict[str, float] = {}
         self._day_facts_of: date | None = None
@@ -699,21 +698,13 @@ class SimMarketData(MarketData):
                 out[snap.symbol] = snap
         return out
 
-    def _parse(self, symbol: str) -> OptionContract | None:
-        """Return :meth:`OptionContract.parse` of ``symbol`` (None if it is no OCC symbol),
-        remembered: the same few held contracts are asked for every minute."""
+    @staticmethod
+    def _parse(symbol: str) -> OptionContract | None:
+        """Return the contract of an OCC symbol, None if it is not one (parses are remembered)."""
         try:
-            return self._parsed[symbol]
-        except KeyError:
-            pass
-        if len(self._parsed) >= 4096:
-            self._parsed.clear()
-        try:
-            contract: OptionContract | None = OptionContract.parse(symbol)
+            return OptionContract.parse_cached(symbol)
         except ValueError:
-            contract = None
-        self._parsed[symbol] = contract
-        return contract
+            return None
 
     def settlement_price(self, underlying: str, day: date) -> float:
         """Return the closing price of ``underlying`` on session ``day`` (used at expiry)."""
